@@ -1,0 +1,133 @@
+"""One exception hierarchy for cnictl; every class carries its exit code and CNI error code.
+
+Libraries raise these; only the CLI entry point turns them into an exit code and a one-line
+message (docs/errors.md is generated from this module and checked by a test).
+
+    >>> from cnictl.errors import NotFoundError
+    >>> NotFoundError('network "lab" not found', hint="cnictl net ls").exit_code
+    3
+"""
+
+from __future__ import annotations
+
+
+class CnictlError(Exception):
+    """Operation failed; anything already changed was rolled back."""
+
+    exit_code: int = 1
+    cni_code: int = 999
+    retryable: bool = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text.replace("\n", " ")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": type(self).__name__, "message": self.one_line(), "exit_code": self.exit_code}
+
+
+class ConfigError(CnictlError):
+    """Invalid value given: a network, subnet, address, name or option is malformed or inconsistent."""
+
+    exit_code = 2
+    cni_code = 7
+
+
+class UnsupportedFieldError(ConfigError):
+    """An option this driver or this kernel cannot honour (the message names it)."""
+
+    cni_code = 2
+
+
+class NotFoundError(CnictlError):
+    """The named network, namespace, attachment or address does not exist."""
+
+    exit_code = 3
+
+
+class NetnsNotFoundError(NotFoundError):
+    """The network namespace (name under /run/netns or path) does not exist."""
+
+    cni_code = 3
+
+
+class ConflictError(CnictlError):
+    """The name, subnet, interface or address is already in use."""
+
+    exit_code = 4
+    cni_code = 7
+
+
+class IpamExhaustedError(CnictlError):
+    """No free address is left in the network's range."""
+
+    exit_code = 1
+    cni_code = 100
+
+
+class KernelError(CnictlError):
+    """The kernel refused a change (the message gives the equivalent command and errno)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, errno: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.errno = errno
+        if errno in (11, 16):  # EAGAIN, EBUSY
+            self.cni_code = 11
+            self.retryable = True
+
+
+class FirewallError(KernelError):
+    """nftables refused a rule batch (the message gives libnftables' own error)."""
+
+
+class RollbackIncompleteError(CnictlError):
+    """A change failed and undoing it failed too; the message lists what was left behind."""
+
+    exit_code = 5
+
+
+class PrivilegeError(CnictlError):
+    """Not allowed: the command changes the network and needs root (CAP_NET_ADMIN)."""
+
+    exit_code = 6
+
+
+class DependencyError(CnictlError):
+    """A needed system component is missing (libnftables, a kernel module such as CONFIG_VXLAN)."""
+
+    exit_code = 6
+    cni_code = 50
+
+
+class TransientError(CnictlError):
+    """A lock could not be taken in time or the kernel was busy; safe to retry."""
+
+    exit_code = 75
+    cni_code = 11
+    retryable = True
+
+
+ALL_ERRORS: tuple[type[CnictlError], ...] = (
+    CnictlError,
+    ConfigError,
+    UnsupportedFieldError,
+    NotFoundError,
+    NetnsNotFoundError,
+    ConflictError,
+    IpamExhaustedError,
+    KernelError,
+    FirewallError,
+    RollbackIncompleteError,
+    PrivilegeError,
+    DependencyError,
+    TransientError,
+)
