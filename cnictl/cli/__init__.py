@@ -1,0 +1,1 @@
+"""The command line: parse, call cnictl.ops, render. No networking logic lives here."""

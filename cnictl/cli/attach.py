@@ -1,0 +1,59 @@
+"""`cnictl attach` and `cnictl detach`: connect a network namespace to a network, or disconnect it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnictl.cli.options import DryRunOpt, ExplainOpt, IfnameOpt, JsonOpt, NetnsArg, NetworkArg, QuietOpt, State
+
+ATTACH_EPILOG = "Example: cnictl attach lab web --ip 10.20.0.50"
+DETACH_EPILOG = "Example: cnictl detach lab web"
+
+
+def attach(
+    ctx: typer.Context,
+    network: NetworkArg,
+    netns: NetnsArg,
+    ifname: IfnameOpt = "eth0",
+    ip: Annotated[str | None, typer.Option("--ip", help="Address to request (default: next free one).")] = None,
+    mac: Annotated[str | None, typer.Option("--mac", help="MAC address of the namespace's interface.")] = None,
+    container_id: Annotated[
+        str | None, typer.Option("--id", help="Container id recorded in IPAM (default: the namespace name).")
+    ] = None,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Attach a network namespace to NETWORK: a veth pair, an address, a default route."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
+    host = st.host(changes="attach")
+    outcome = ops.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac, container_id=container_id)
+    r = outcome.result
+    st.finish(outcome, f"attached {r['netns']} to {network}: {r['ifname']} {', '.join(r['addresses'])} "
+                       f"(host side {r['host_ifname']})", key="ifname")
+
+
+def detach(
+    ctx: typer.Context,
+    network: NetworkArg,
+    netns: NetnsArg,
+    ifname: IfnameOpt = "eth0",
+    container_id: Annotated[
+        str | None, typer.Option("--id", help="Container id used at attach time, if no record is left.")
+    ] = None,
+    json_mode: JsonOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Detach a network namespace from NETWORK; succeeds with a notice if it was not attached."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    host = st.host(changes="detach")
+    outcome = ops.detach(host, network, netns, st.run_options(), ifname=ifname, container_id=container_id)
+    st.finish(outcome, f"detached {netns}/{ifname} from {network}", key="ifname")

@@ -1,0 +1,50 @@
+"""`cnictl forward`: IP forwarding of the host (net.ipv4.conf.all.forwarding, and IPv6)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, State
+
+app = typer.Typer(no_args_is_help=True, help="Enable, disable and show IP forwarding.")
+V6Opt = Annotated[bool, typer.Option("--ipv6", help="Also IPv6 (net.ipv6.conf.all.forwarding).")]
+PersistOpt = Annotated[bool, typer.Option("--persist", help="Also write it to sysctl.d so it survives a reboot.")]
+
+
+def _set(ctx: typer.Context, enable: bool, ipv6: bool, persist: bool, json_mode: bool, dry_run: bool, explain: bool) -> None:
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    host = st.host(changes="forward " + ("enable" if enable else "disable"))
+    outcome = ops.forward_set(host, enable, ipv6=ipv6, persist=persist, opts=st.run_options())
+    r = outcome.result
+    what = "enabled" if enable else "disabled"
+    changed = "" if r["changed"] else " (already so)"
+    st.finish(outcome, f"forwarding {what}: {', '.join(r['forwarding'])}{changed}")
+
+
+@app.command("enable", epilog="Example: cnictl forward enable --ipv6 --persist")
+def enable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False, json_mode: JsonOpt = False,
+           dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
+    """Turn IP forwarding on."""
+    _set(ctx, True, ipv6, persist, json_mode, dry_run, explain)
+
+
+@app.command("disable", epilog="Example: cnictl forward disable")
+def disable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False, json_mode: JsonOpt = False,
+            dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
+    """Turn IP forwarding off."""
+    _set(ctx, False, ipv6, persist, json_mode, dry_run, explain)
+
+
+@app.command("status", epilog="Example: cnictl forward status --ipv6")
+def status(ctx: typer.Context, ipv6: V6Opt = False, json_mode: JsonOpt = False) -> None:
+    """Show forwarding for all, default and every interface."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode)
+    rows = ops.forward_status(st.host(), ipv6=ipv6)
+    cols = [("interface", "INTERFACE"), ("ipv4", "IPV4")] + ([("ipv6", "IPV6")] if ipv6 else [])
+    st.out.table(rows, cols, key="interface")

@@ -1,0 +1,110 @@
+"""Root command: global options, the command groups, and run(), which maps errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from cnictl.cli import attach as attach_cmds
+from cnictl.cli import forward, fw, ipam, net, ns
+from cnictl.cli.options import State
+
+JSON_ERRORS = False
+
+app = typer.Typer(
+    name="cnictl",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Host and container networking on Linux: namespaces, bridges, veth pairs, IPAM, forwarding and nftables.",
+    epilog="Example: cnictl net create lab --subnet 10.20.0.0/24 && cnictl ns add web && cnictl attach lab web",
+)
+app.add_typer(net.app, name="net")
+app.add_typer(ns.app, name="ns")
+app.add_typer(ipam.app, name="ipam")
+app.add_typer(forward.app, name="forward")
+app.add_typer(fw.app, name="fw")
+app.command(epilog=attach_cmds.ATTACH_EPILOG)(attach_cmds.attach)
+app.command(epilog=attach_cmds.DETACH_EPILOG)(attach_cmds.detach)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cnictl import __version__
+
+        typer.echo(f"cnictl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    netns: Annotated[
+        str | None,
+        typer.Option("--netns", metavar="HOST", help="Act as if the named network namespace were the machine."),
+    ] = None,
+    state_dir: Annotated[
+        str | None,
+        typer.Option("--state-dir", metavar="DIR", envvar="CNICTL_STATE_DIR",
+                     help="Keep all persistent state (networks, attachments, IPAM) under DIR."),
+    ] = None,
+    firewall: Annotated[
+        str, typer.Option("--firewall", envvar="CNICTL_FIREWALL", help="Firewall backend: nftables or none.")
+    ] = "nftables",
+    json_mode: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only names, one per line.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the equivalent ip/nft/sysctl commands and change nothing.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Run, echoing each step's equivalent command to stderr.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Host and container networking on Linux.
+
+    Exit codes: 0 ok, 1 operation failed (rolled back), 2 bad input, 3 not found, 4 conflict,
+    5 rollback incomplete, 6 missing privilege or dependency, 75 temporary (retry). See docs/errors.md.
+    """
+    global JSON_ERRORS
+    json_mode = json_mode or os.environ.get("CNICTL_OUTPUT") == "json"
+    JSON_ERRORS = json_mode
+    ctx.obj = State(netns=netns, state_dir=state_dir, firewall=firewall, json_mode=json_mode, quiet=quiet,
+                    dry_run=dry_run, explain=explain)
+
+
+def run() -> None:
+    """Console entry point: run the app and turn cnictl errors into one line and an exit code."""
+    from cnictl.errors import CnictlError
+
+    debug = os.environ.get("CNICTL_DEBUG") == "1"
+    try:
+        app()
+    except CnictlError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(e)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("cnictl: interrupted; changes were rolled back\n")
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - last resort, one line unless debugging
+        if debug:
+            raise
+        err = CnictlError(f"internal error: {type(e).__name__}: {e}", hint="rerun with CNICTL_DEBUG=1 for a traceback")
+        _print_error(err)
+        sys.exit(err.exit_code)
+
+
+def _print_error(e: object) -> None:
+    from cnictl.render.output import Output
+
+    Output(json_mode=JSON_ERRORS or "--json" in sys.argv).error(e)  # type: ignore[arg-type]

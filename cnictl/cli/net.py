@@ -1,0 +1,101 @@
+"""`cnictl net`: create, list, inspect and remove networks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, NetworkArg, QuietOpt, State
+
+app = typer.Typer(no_args_is_help=True, help="Create, list, inspect and remove networks.")
+
+COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("bridge", "BRIDGE"),
+           ("internal", "INTERNAL"), ("attachments", "ATTACHED")]
+
+
+@app.command("create", epilog="Example: cnictl net create lab --subnet 10.20.0.0/24")
+def create(
+    ctx: typer.Context,
+    name: NetworkArg,
+    driver: Annotated[str, typer.Option("--driver", "-d", help="Network driver.")] = "bridge",
+    subnet: Annotated[
+        list[str] | None,
+        typer.Option("--subnet", help="Subnet in CIDR form; give two for dual stack (default: a free /24 from 10.89.0.0/16)."),
+    ] = None,
+    gateway: Annotated[str | None, typer.Option("--gateway", help="Gateway address (default: first address).")] = None,
+    ip_range: Annotated[str | None, typer.Option("--ip-range", help="Allocate container addresses from this CIDR only.")] = None,
+    bridge: Annotated[str | None, typer.Option("--bridge", help="Bridge interface name (default: br-NAME).")] = None,
+    mtu: Annotated[int | None, typer.Option("--mtu", help="MTU of the bridge and the veth pairs.")] = None,
+    internal: Annotated[bool, typer.Option("--internal", help="No route out: traffic stays on the bridge.")] = False,
+    no_masquerade: Annotated[bool, typer.Option("--no-masquerade", help="Do not masquerade traffic leaving the host.")] = False,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if a network of this name exists.")] = False,
+    label: Annotated[list[str] | None, typer.Option("--label", help="KEY=VALUE metadata (repeatable).")] = None,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Create a network: a bridge with the gateway address, forwarding, NAT and isolation rules."""
+    from cnictl import ops
+    from cnictl.model import parse_labels
+
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
+    req = ops.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway, ip_range=ip_range,
+                             bridge=bridge, mtu=mtu, internal=internal, masquerade=not no_masquerade,
+                             labels=parse_labels(list(label or [])))
+    host = st.host(changes="net create")
+    outcome = ops.create_network(host, req, st.run_options(), exist_ok=exist_ok)
+    r = outcome.result
+    subnets = ", ".join(s["subnet"] for s in r["subnets"])
+    st.finish(outcome, f"created network {name} ({r['driver']}, {subnets}, bridge {r['bridge']})")
+
+
+@app.command("ls", epilog="Example: cnictl net ls --json")
+def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """List networks."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
+    rows = ops.list_networks(st.host())
+    view = [dict(r, subnets=[s["subnet"] for s in r["subnets"]]) for r in rows]
+    st.out.table(view, COLUMNS, raw=rows)
+
+
+@app.command("inspect", epilog="Example: cnictl net inspect lab")
+def inspect(ctx: typer.Context, name: NetworkArg, json_mode: JsonOpt = False) -> None:
+    """Show one network with its attachments."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode)
+    d = ops.inspect_network(st.host(), name)
+    out = st.out
+    if out.json_mode:
+        out.json(d)
+        return
+    view = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]], attachments=len(d["attachments"]))
+    out.record(view, [("name", "name"), ("driver", "driver"), ("bridge", "bridge"), ("subnets", "subnets"),
+                      ("mtu", "mtu"), ("internal", "internal"), ("masquerade", "masquerade"), ("labels", "labels"),
+                      ("ipam_dir", "ipam dir"), ("created", "created"), ("attachments", "attachments")])
+    if d["attachments"]:
+        out.line("")
+        out.table(d["attachments"], [("netns", "NETNS"), ("ifname", "IFNAME"), ("addresses", "ADDRESSES"),
+                                     ("mac", "MAC"), ("host_ifname", "HOST IF"), ("container_id", "ID")])
+
+
+@app.command("rm", epilog="Example: cnictl net rm lab --force")
+def rm(
+    ctx: typer.Context,
+    name: NetworkArg,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Detach every attachment first.")] = False,
+    json_mode: JsonOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Remove a network: its rules, its bridge (if cnictl made it) and its IPAM directory."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    host = st.host(changes="net rm")
+    outcome = ops.delete_network(host, name, st.run_options(), force=force)
+    st.finish(outcome, f"removed network {name}")

@@ -1,0 +1,69 @@
+"""`cnictl ns`: named network namespaces under /run/netns (the same ones `ip netns` sees)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
+
+app = typer.Typer(no_args_is_help=True, help="Add, list, remove named network namespaces and run commands in them.")
+NameArg = Annotated[str, typer.Argument(help="Namespace name (under /run/netns).", show_default=False)]
+
+
+@app.command("add", epilog="Example: cnictl ns add web")
+def add(
+    ctx: typer.Context,
+    name: NameArg,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if it already exists.")] = False,
+    json_mode: JsonOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Create a named network namespace with lo up."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    host = st.host(changes="ns add")
+    st.finish(ops.ns_add(host, name, st.run_options(), exist_ok=exist_ok), f"created network namespace {name}")
+
+
+@app.command("ls", epilog="Example: cnictl ns ls -q")
+def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """List named network namespaces."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
+    st.out.table(ops.ns_list(st.host()), [("name", "NAME"), ("path", "PATH")])
+
+
+@app.command("rm", epilog="Example: cnictl ns rm web")
+def rm(
+    ctx: typer.Context,
+    name: NameArg,
+    missing_ok: Annotated[bool, typer.Option("--missing-ok", help="Succeed if it does not exist.")] = False,
+    json_mode: JsonOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Remove a named namespace, detaching it from cnictl networks first."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    host = st.host(changes="ns rm")
+    st.finish(ops.ns_remove(host, name, st.run_options(), missing_ok=missing_ok), f"removed network namespace {name}")
+
+
+@app.command("exec", epilog="Example: cnictl ns exec web -- ping -c1 10.20.0.1")
+def exec_(
+    ctx: typer.Context,
+    name: NameArg,
+    command: Annotated[list[str], typer.Argument(help="Command and arguments (put them after --).", show_default=False)],
+) -> None:
+    """Run a command inside a named namespace (replaces cnictl; exit code is the command's)."""
+    from cnictl import ops
+
+    st: State = ctx.obj
+    st.host(changes="ns exec")
+    ops.ns_exec(name, list(command))

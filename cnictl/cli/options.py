@@ -1,0 +1,100 @@
+"""Shared CLI options (Annotated aliases) and the per-invocation context object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+    from cnictl.ops import Outcome, RunOptions
+    from cnictl.render.output import Output
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (a list for listings, an object otherwise).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only names, one per line.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the equivalent ip/nft/sysctl commands and change nothing.")
+]
+ExplainOpt = Annotated[bool, typer.Option("--explain", help="Run, echoing each step's equivalent command to stderr.")]
+IfnameOpt = Annotated[str, typer.Option("--ifname", "-i", help="Interface name inside the namespace.")]
+NetworkArg = Annotated[str, typer.Argument(help="Network name.", show_default=False)]
+NetnsArg = Annotated[
+    str, typer.Argument(help="Network namespace: a name under /run/netns or a path such as /proc/PID/ns/net.")
+]
+
+
+@dataclass
+class State:
+    """Global options of one invocation; commands merge their own flags into it."""
+
+    netns: str | None = None
+    state_dir: str | None = None
+    firewall: str = "nftables"
+    json_mode: bool = False
+    quiet: bool = False
+    dry_run: bool = False
+    explain: bool = False
+    _host: Any = field(default=None, repr=False)
+    _out: Any = field(default=None, repr=False)
+
+    def merge(self, *, json_mode: bool = False, quiet: bool = False, dry_run: bool = False, explain: bool = False) -> State:
+        self.json_mode |= json_mode
+        self.quiet |= quiet
+        self.dry_run |= dry_run
+        self.explain |= explain
+        from cnictl.cli import main
+
+        main.JSON_ERRORS = self.json_mode
+        return self
+
+    @property
+    def out(self) -> Output:
+        if self._out is None:
+            from cnictl.render.output import Output
+
+            self._out = Output(json_mode=self.json_mode, quiet=self.quiet, explain=self.explain)
+        return self._out
+
+    def host(self, *, changes: str | None = None) -> Host:
+        """The Host, entered. *changes* names the command when it will change the system (needs root)."""
+        from cnictl.host import Host
+
+        if changes and not self.dry_run:
+            Host.require_admin(changes)
+        if self._host is None:
+            h = Host(netns=self.netns, state_dir=self.state_dir, firewall=self.firewall)
+            if h.netns is not None:
+                Host.require_admin(f"--netns {self.netns}")
+            self._host = h.enter()
+        return self._host
+
+    def run_options(self) -> RunOptions:
+        from cnictl.ops import RunOptions
+
+        echo = None
+        if self.explain and not self.dry_run:
+            host = self.host()
+            out = self.out
+
+            def echo(step: Any) -> None:
+                out.echo_lines(step.explain(host))
+
+        return RunOptions(dry_run=self.dry_run, echo=echo)
+
+    def finish(self, outcome: Outcome, summary: str | None = None, *, key: str = "name") -> None:
+        """Render a change: the plan (dry run) or the result, plus notices on stderr."""
+        out = self.out
+        if self.dry_run and outcome.plan.steps:
+            out.plan(outcome.plan.explain(self.host()))
+            return
+        for n in outcome.notices:
+            out.notice(n)
+        if out.json_mode:
+            out.json(outcome.result)
+        elif out.quiet:
+            if key in outcome.result:
+                out.out.write(f"{outcome.result[key]}\n")
+        elif summary and outcome.applied:
+            out.line(summary)

@@ -1,0 +1,24 @@
+"""Network drivers by kernel link kind; `get_driver(name)` returns the one for a network.
+
+    >>> get_driver("bridge").kind
+    'bridge'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cnictl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cnictl.drivers.base import NetworkDriver
+
+DRIVERS = ("bridge",)
+
+
+def get_driver(name: str) -> NetworkDriver:
+    if name == "bridge":
+        from cnictl.drivers.bridge import BridgeDriver
+
+        return BridgeDriver()
+    raise ConfigError(f'unknown driver "{name}" (choose one of: {", ".join(DRIVERS)})')

@@ -1,0 +1,89 @@
+"""The bridge driver: a Linux bridge with the gateway addresses, veth pairs into namespaces, NAT and isolation.
+
+Equivalent commands for `net create lab --subnet 10.20.0.0/24` then `attach lab web`:
+
+    ip link add br-lab type bridge
+    ip addr add 10.20.0.1/24 dev br-lab
+    ip link set br-lab up
+    sysctl -w net.ipv4.conf.all.forwarding=1
+    nft 'add table inet cnictl' ...                       (see cnictl.firewall.nftables)
+    ip link add cniXXXX master br-lab type veth peer name eth0 netns web address 02:..
+    sysctl -w net.ipv6.conf.cniXXXX.accept_ra=0
+    ip link set cniXXXX up
+    ip -n web addr add 10.20.0.2/24 dev eth0
+    ip -n web link set eth0 up
+    ip -n web route add default via 10.20.0.1 dev eth0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cnictl.firewall.base import NetworkFirewall
+from cnictl.netlink.steps import AddAddr, AddBridge, AddDefaultRoute, AddVeth, DelAddr, DelLink, SetUp
+from cnictl.plan import Plan
+from cnictl.steps import LeaseAddr
+from cnictl.sysctl import WriteSysctl
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+    from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.model import Attachment, Network
+    from cnictl.netns import NetnsRef
+    from cnictl.steps import ReserveIP
+
+
+def firewall_of(net: Network) -> NetworkFirewall:
+    return NetworkFirewall(
+        network=net.name,
+        bridge=net.bridge,
+        subnets=tuple(s.subnet for s in net.subnets),
+        masquerade=net.masquerade,
+        internal=net.internal,
+    )
+
+
+class BridgeDriver:
+    kind = "bridge"
+
+    def plan_create(self, host: Host, net: Network) -> Plan:
+        plan = Plan()
+        if net.managed_bridge:
+            plan.add(AddBridge(net.bridge, net.mtu))
+        for s in net.subnets:
+            plan.add(AddAddr(net.bridge, s.gateway_cidr))
+        plan.add(SetUp(net.bridge, fresh=net.managed_bridge))
+        if not net.internal:
+            if net.has_ipv4:
+                plan.add(WriteSysctl("net.ipv4.conf.all.forwarding", "1"))
+            if net.has_ipv6:
+                plan.add(WriteSysctl("net.ipv6.conf.all.forwarding", "1"))
+        plan.add(host.fw.setup_network(firewall_of(net)))
+        return plan
+
+    def plan_delete(self, host: Host, net: Network) -> Plan:
+        plan = Plan([host.fw.teardown_network(firewall_of(net))])
+        if net.managed_bridge:
+            plan.add(DelLink(net.bridge))
+        else:
+            for s in net.subnets:
+                plan.add(DelAddr(net.bridge, s.gateway_cidr))
+        return plan
+
+    def plan_attach(
+        self, host: Host, net: Network, att: Attachment, ref: NetnsRef, reserve: ReserveIP, store: HostLocalStore
+    ) -> Plan:
+        plan = Plan([reserve])
+        plan.add(AddVeth(att.host_ifname, att.ifname, ref, master=net.bridge, mtu=net.mtu, peer_mac=att.mac))
+        plan.add(WriteSysctl(f"net.ipv6.conf.{att.host_ifname}.accept_ra", "0", optional=True, restore=False))
+        plan.add(SetUp(att.host_ifname))
+        for i in range(len(net.subnets)):
+            plan.add(LeaseAddr(reserve, i, att.ifname, ref))
+        plan.add(SetUp(att.ifname, ref))
+        if not net.internal:
+            for s in net.subnets:
+                plan.add(AddDefaultRoute(s.gateway, att.ifname, ref))
+        return plan
+
+    def plan_detach(self, host: Host, net: Network, att: Attachment) -> Plan:
+        return Plan([DelLink(att.host_ifname)])

@@ -1,0 +1,29 @@
+"""Firewall backends: nftables (default) or none; chosen by name, never by a driver.
+
+    >>> from cnictl.firewall import BACKENDS
+    >>> sorted(BACKENDS)
+    ['nftables', 'none']
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cnictl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cnictl.firewall.base import FirewallBackend
+
+BACKENDS = ("nftables", "none")
+
+
+def get_backend(name: str) -> FirewallBackend:
+    if name == "nftables":
+        from cnictl.firewall.nftables import NftablesBackend
+
+        return NftablesBackend()
+    if name == "none":
+        from cnictl.firewall.none import NoFirewall
+
+        return NoFirewall()
+    raise ConfigError(f'unknown firewall backend "{name}" (choose one of: {", ".join(BACKENDS)})')

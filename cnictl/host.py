@@ -1,0 +1,176 @@
+"""The machine cnictl acts on: its network namespace, state directories, netlink sockets and firewall.
+
+`Host(netns="h1")` makes a named namespace stand in for the machine: entering it moves this
+thread there, so links, nftables rules and sysctls all land in it, and its state directory is
+kept apart from other hosts' (/var/lib/cnictl/netns/h1 unless --state-dir says otherwise).
+
+    >>> Host(state_dir="/tmp/x").paths.ipam_root
+    PosixPath('/tmp/x/ipam')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnictl.errors import PrivilegeError
+from cnictl.netns import NetnsRef, enter, setns_fd
+
+if TYPE_CHECKING:
+    from cnictl.firewall.base import FirewallBackend
+    from cnictl.netlink.client import Netlink
+
+DEFAULT_STATE_DIR = "/var/lib/cnictl"
+DEFAULT_IPAM_ROOT = "/var/lib/cni/networks"
+
+
+@dataclass(frozen=True)
+class Paths:
+    state_dir: Path
+    ipam_root: Path
+    sysctl_dir: Path
+
+    @property
+    def networks(self) -> Path:
+        return self.state_dir / "networks"
+
+    @property
+    def attachments(self) -> Path:
+        return self.state_dir / "attachments"
+
+    @property
+    def lock(self) -> Path:
+        return self.state_dir / "lock"
+
+
+def resolve_paths(state_dir: str | os.PathLike[str] | None, netns: str | None) -> Paths:
+    explicit = state_dir or os.environ.get("CNICTL_STATE_DIR") or None
+    if explicit:
+        base = Path(explicit).absolute()
+        return Paths(state_dir=base, ipam_root=base / "ipam", sysctl_dir=base / "sysctl.d")
+    if netns:
+        base = Path(DEFAULT_STATE_DIR) / "netns" / netns
+        return Paths(state_dir=base, ipam_root=base / "ipam", sysctl_dir=base / "sysctl.d")
+    return Paths(state_dir=Path(DEFAULT_STATE_DIR), ipam_root=Path(DEFAULT_IPAM_ROOT), sysctl_dir=Path("/etc/sysctl.d"))
+
+
+class Host:
+    """Context for every operation: where state lives and how to reach the kernel."""
+
+    def __init__(
+        self,
+        netns: str | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        firewall: str = "nftables",
+    ) -> None:
+        self.netns = NetnsRef.parse(netns) if netns else None
+        self.paths = resolve_paths(state_dir, self.netns.key if self.netns else None)
+        self.firewall_name = firewall
+        self._nl: Netlink | None = None
+        self._nl_in: dict[str, Netlink] = {}
+        self._fds: dict[str, int] = {}
+        self._fw: FirewallBackend | None = None
+        self._home_fd: int | None = None
+
+    # ---- life cycle --------------------------------------------------------------------
+    def enter(self) -> Host:
+        """Move this thread into the host namespace (if one was named)."""
+        if self.netns is not None and self._home_fd is None:
+            self._home_fd = enter(self.netns)
+        return self
+
+    def close(self) -> None:
+        for nl in self._nl_in.values():
+            nl.close()
+        self._nl_in.clear()
+        if self._nl is not None:
+            self._nl.close()
+            self._nl = None
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        if self._fw is not None:
+            self._fw.close()
+            self._fw = None
+        if self._home_fd is not None:
+            setns_fd(self._home_fd)
+            os.close(self._home_fd)
+            self._home_fd = None
+
+    def __enter__(self) -> Host:
+        return self.enter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- kernel handles ----------------------------------------------------------------
+    def nl(self) -> Netlink:
+        if self._nl is None:
+            from cnictl.netlink.client import Netlink
+
+            self._nl = Netlink()
+        return self._nl
+
+    def netns_fd(self, ref: NetnsRef) -> int:
+        fd = self._fds.get(ref.path)
+        if fd is None:
+            fd = self._fds[ref.path] = ref.open()
+        return fd
+
+    def nl_for(self, ref: NetnsRef | None) -> Netlink:
+        if ref is None:
+            return self.nl()
+        nl = self._nl_in.get(ref.path)
+        if nl is None:
+            from cnictl.netlink.client import Netlink
+
+            nl = self._nl_in[ref.path] = Netlink(self.netns_fd(ref))
+        return nl
+
+    def forget(self, ref: NetnsRef) -> None:
+        """Drop cached handles to a namespace (before it is removed)."""
+        nl = self._nl_in.pop(ref.path, None)
+        if nl is not None:
+            nl.close()
+        fd = self._fds.pop(ref.path, None)
+        if fd is not None:
+            os.close(fd)
+
+    @property
+    def fw(self) -> FirewallBackend:
+        if self._fw is None:
+            from cnictl.firewall import get_backend
+
+            self._fw = get_backend(self.firewall_name)
+        return self._fw
+
+    # ---- explain helpers ---------------------------------------------------------------
+    def ip_cmd(self) -> str:
+        return f"ip -n {self.netns.spec}" if self.netns and self.netns.name else self._prefix() + "ip"
+
+    def exec_prefix(self) -> str:
+        return self._prefix()
+
+    def _prefix(self) -> str:
+        return f"{self.netns.exec_prefix()} " if self.netns else ""
+
+    # ---- checks ------------------------------------------------------------------------
+    @staticmethod
+    def require_admin(what: str) -> None:
+        if not has_net_admin():
+            raise PrivilegeError(f"{what} changes the network and needs root (CAP_NET_ADMIN)", hint="run it with sudo")
+
+
+def has_net_admin() -> bool:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 12))
+    except OSError:
+        pass
+    return os.geteuid() == 0
+
+

@@ -1,0 +1,1 @@
+"""IP address management: address ranges and the host-local compatible reservation store."""

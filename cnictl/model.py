@@ -1,0 +1,155 @@
+"""What cnictl manages, as plain data: networks and attachments, with validation of names and values.
+
+    >>> validate_ifname("eth0")
+    'eth0'
+    >>> default_bridge_name("lab")
+    'br-lab'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cnictl.errors import ConfigError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+IFNAMSIZ = 16
+DRIVERS = ("bridge",)
+
+
+def validate_network_name(name: str) -> str:
+    if not NAME_RE.match(name) or name in (".", ".."):
+        raise ConfigError(
+            f'invalid network name "{name}": use 1-63 letters, digits, "_", "." or "-", '
+            "starting with a letter or digit (example: lab1)"
+        )
+    return name
+
+
+def validate_ifname(name: str, what: str = "interface name") -> str:
+    if not name or len(name.encode()) > IFNAMSIZ - 1:
+        raise ConfigError(f'{what} "{name}" must be 1-15 bytes long (example: eth0)')
+    if name in (".", "..") or any(c in name for c in "/: \t\n") :
+        raise ConfigError(f'{what} "{name}" may not contain "/", ":" or spaces (example: eth1)')
+    return name
+
+
+def validate_mtu(mtu: int | None, *, ipv6: bool = False) -> int | None:
+    if mtu is None:
+        return None
+    low = 1280 if ipv6 else 68
+    if not low <= mtu <= 65535:
+        raise ConfigError(f"bad MTU {mtu}: use {low}-65535 (typical: 1500)")
+    return mtu
+
+
+def validate_mac(mac: str | None) -> str | None:
+    if mac is None:
+        return None
+    if not MAC_RE.match(mac) or int(mac[:2], 16) & 1:
+        raise ConfigError(f'bad MAC address "{mac}": use a unicast address such as 02:42:ac:11:00:02')
+    return mac.lower()
+
+
+def random_mac() -> str:
+    import os
+
+    b = bytearray(os.urandom(6))
+    b[0] = (b[0] & 0xFE) | 0x02  # unicast, locally administered
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def short_hash(*parts: str, length: int = 12) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def default_bridge_name(network: str) -> str:
+    name = f"br-{network}"
+    return name if len(name.encode()) <= IFNAMSIZ - 1 else "br-" + short_hash(network)
+
+
+def host_ifname(network: str, netns_key: str, ifname: str) -> str:
+    """Deterministic host-side veth name: detach finds it even without state."""
+    return "cni" + short_hash(network, netns_key, ifname)
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f'bad label "{item}": use KEY=VALUE (example: env=lab)')
+        labels[key] = value
+    return labels
+
+
+@dataclass
+class SubnetSpec:
+    subnet: str
+    gateway: str
+    ip_range: str | None = None
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.subnet)
+
+    @property
+    def gateway_cidr(self) -> str:
+        return f"{self.gateway}/{self.network.prefixlen}"
+
+
+@dataclass
+class Network:
+    name: str
+    driver: str
+    bridge: str
+    subnets: list[SubnetSpec]
+    mtu: int | None = None
+    internal: bool = False
+    masquerade: bool = True
+    managed_bridge: bool = True
+    labels: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Network:
+        data = dict(data)
+        data["subnets"] = [SubnetSpec(**s) for s in data.get("subnets", [])]
+        return cls(**data)
+
+    @property
+    def has_ipv4(self) -> bool:
+        return any(s.network.version == 4 for s in self.subnets)
+
+    @property
+    def has_ipv6(self) -> bool:
+        return any(s.network.version == 6 for s in self.subnets)
+
+
+@dataclass
+class Attachment:
+    network: str
+    container_id: str
+    netns: str
+    netns_key: str
+    ifname: str
+    host_ifname: str
+    mac: str
+    addresses: list[str]
+    gateways: list[str]
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attachment:
+        return cls(**data)

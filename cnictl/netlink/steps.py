@@ -1,0 +1,162 @@
+"""Primitive netlink Steps: each is one rtnetlink request, explains itself as an `ip` command and undoes itself.
+
+    >>> AddBridge("br-lab", mtu=1500).summary
+    'create bridge br-lab'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from cnictl.errors import ConflictError
+from cnictl.plan import Step
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+    from cnictl.netns import NetnsRef
+
+
+def _ip(host: Host, ns: NetnsRef | None) -> str:
+    return ns.ip_prefix() if ns is not None else host.ip_cmd()
+
+
+class AddBridge(Step):
+    def __init__(self, name: str, mtu: int | None = None) -> None:
+        self.name, self.mtu = name, mtu
+        self.summary = f"create bridge {name}"
+        self.created = False
+
+    def apply(self, host: Host) -> None:
+        host.nl().add_bridge(self.name, self.mtu)
+        self.created = True
+
+    def undo(self, host: Host) -> None:
+        if self.created:
+            host.nl().del_link(self.name)
+
+    def explain(self, host: Host) -> list[str]:
+        mtu = f" mtu {self.mtu}" if self.mtu else ""
+        return [f"{host.ip_cmd()} link add {self.name}{mtu} type bridge"]
+
+
+class AddVeth(Step):
+    """A veth pair whose container end is created directly inside the target namespace."""
+
+    def __init__(
+        self, name: str, peer: str, netns: NetnsRef, *, master: str | None, mtu: int | None, peer_mac: str | None
+    ) -> None:
+        self.name, self.peer, self.netns = name, peer, netns
+        self.master, self.mtu, self.peer_mac = master, mtu, peer_mac
+        self.summary = f"create veth {name} with peer {peer} in {netns.spec}"
+        self.created = False
+
+    def apply(self, host: Host) -> None:
+        host.nl().add_veth(
+            self.name, self.peer, host.netns_fd(self.netns), master=self.master, mtu=self.mtu, peer_mac=self.peer_mac
+        )
+        self.created = True
+
+    def undo(self, host: Host) -> None:
+        if self.created:
+            host.nl().del_link(self.name)
+
+    def explain(self, host: Host) -> list[str]:
+        mtu = f" mtu {self.mtu}" if self.mtu else ""
+        master = f" master {self.master}" if self.master else ""
+        target = f"netns {self.netns.name}" if self.netns.name else f"netns {self.netns.path}"
+        mac = f" address {self.peer_mac}" if self.peer_mac else ""
+        return [f"{host.ip_cmd()} link add {self.name}{mtu}{master} type veth peer name {self.peer} {target}{mtu}{mac}"]
+
+
+class SetUp(Step):
+    def __init__(self, name: str, netns: NetnsRef | None = None, *, fresh: bool = True) -> None:
+        self.name, self.netns, self.fresh = name, netns, fresh
+        where = f" in {netns.spec}" if netns is not None else ""
+        self.summary = f"set {name} up{where}"
+        self.was_up: bool | None = None
+
+    def apply(self, host: Host) -> None:
+        nl = host.nl_for(self.netns)
+        if not self.fresh:
+            self.was_up = any(link["up"] for link in nl.links() if link["ifname"] == self.name)
+        nl.set_up(self.name)
+
+    def undo(self, host: Host) -> None:
+        # A fresh link goes away with the step that created it; an existing one goes back down.
+        if not self.fresh and self.was_up is False:
+            nl = host.nl_for(self.netns)
+            if nl.link_index(self.name) is not None:
+                nl.set_up(self.name, False)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"{_ip(host, self.netns)} link set {self.name} up"]
+
+
+class AddAddr(Step):
+    def __init__(self, name: str, cidr: str, netns: NetnsRef | None = None) -> None:
+        self.name, self.cidr, self.netns = name, cidr, netns
+        where = f" in {netns.spec}" if netns is not None else ""
+        self.summary = f"add address {cidr} to {name}{where}"
+        self.added = False
+        self.v6 = ipaddress.ip_interface(cidr).version == 6
+
+    def apply(self, host: Host) -> None:
+        nl = host.nl_for(self.netns)
+        try:
+            nl.add_addr(self.name, self.cidr, nodad=self.v6)
+        except ConflictError:
+            # already there (an unmanaged bridge that has the gateway): nothing to undo
+            return
+        self.added = True
+
+    def undo(self, host: Host) -> None:
+        if self.added:
+            host.nl_for(self.netns).del_addr(self.name, self.cidr)
+
+    def explain(self, host: Host) -> list[str]:
+        nodad = " nodad" if self.v6 else ""
+        return [f"{_ip(host, self.netns)} addr add {self.cidr} dev {self.name}{nodad}"]
+
+
+class AddDefaultRoute(Step):
+    """Default route via the gateway; it lives on a link this plan created, so the link's undo removes it."""
+
+    def __init__(self, gateway: str, dev: str, netns: NetnsRef) -> None:
+        self.gateway, self.dev, self.netns = gateway, dev, netns
+        self.summary = f"add default route via {gateway} in {netns.spec}"
+        self.v6 = ipaddress.ip_address(gateway).version == 6
+
+    def apply(self, host: Host) -> None:
+        host.nl_for(self.netns).add_default_route(self.gateway, self.dev)
+
+    def explain(self, host: Host) -> list[str]:
+        fam = " -6" if self.v6 else ""
+        ip = _ip(host, self.netns).replace("ip", f"ip{fam}", 1) if fam else _ip(host, self.netns)
+        return [f"{ip} route add default via {self.gateway} dev {self.dev}"]
+
+
+class DelLink(Step):
+    """Teardown: delete a link (and with a veth, its peer); already gone is fine."""
+
+    def __init__(self, name: str, netns: NetnsRef | None = None) -> None:
+        self.name, self.netns = name, netns
+        self.summary = f"delete {name}"
+
+    def apply(self, host: Host) -> None:
+        host.nl_for(self.netns).del_link(self.name)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"{_ip(host, self.netns)} link del {self.name}"]
+
+
+class DelAddr(Step):
+    def __init__(self, name: str, cidr: str) -> None:
+        self.name, self.cidr = name, cidr
+        self.summary = f"remove address {cidr} from {name}"
+
+    def apply(self, host: Host) -> None:
+        host.nl().del_addr(self.name, self.cidr)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"{host.ip_cmd()} addr del {self.cidr} dev {self.name}"]

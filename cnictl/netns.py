@@ -1,0 +1,205 @@
+"""Network namespaces: open existing ones (never create on open), create/remove named ones, enter them.
+
+Named namespaces live under /run/netns exactly as `ip netns add` makes them, so `ip netns`
+sees them. Everything here is in-process (setns/unshare through libc), no fork, no exec.
+
+    >>> ref = NetnsRef.parse("web")
+    >>> ref.path, ref.name
+    ('/run/netns/web', 'web')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno as errno_mod
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError
+
+NETNS_RUN_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_libc: ctypes.CDLL | None = None
+
+
+def _lib() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise KernelError(f"{what}: {os.strerror(err)} ({errno_mod.errorcode.get(err, err)})", errno=err)
+
+
+def setns_fd(fd: int) -> None:
+    """Move the calling thread into the network namespace open at *fd*."""
+    _check(_lib().setns(fd, CLONE_NEWNET), "setns")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f'invalid namespace name "{name}": use 1-63 letters, digits, "_", "." or "-", '
+            "starting with a letter or digit (example: web1)"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class NetnsRef:
+    """A network namespace given by name (under /run/netns) or by path (e.g. /proc/PID/ns/net)."""
+
+    spec: str
+    path: str
+    name: str | None
+
+    @classmethod
+    def parse(cls, spec: str) -> NetnsRef:
+        if not spec:
+            raise ConfigError('empty network namespace (give a name such as "web" or a path such as /proc/PID/ns/net)')
+        if "/" in spec:
+            return cls(spec=spec, path=os.path.normpath(spec), name=None)
+        validate_name(spec)
+        return cls(spec=spec, path=f"{NETNS_RUN_DIR}/{spec}", name=spec)
+
+    @property
+    def key(self) -> str:
+        """Stable identifier used for state files and the default container id."""
+        if self.name is not None:
+            return self.name
+        return "path-" + hashlib.sha256(self.path.encode()).hexdigest()[:12]
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def open(self) -> int:
+        """Open the namespace read-only; never creates it."""
+        try:
+            return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            hint = "create it with: cnictl ns add " + self.spec if self.name else "check the path"
+            raise NetnsNotFoundError(f'network namespace "{self.spec}" not found', hint=hint) from None
+
+    def ip_prefix(self) -> str:
+        """How `ip` addresses this namespace in explained commands."""
+        if self.name is not None:
+            return f"ip -n {self.name}"
+        return f"nsenter --net={self.path} ip"
+
+    def exec_prefix(self) -> str:
+        if self.name is not None:
+            return f"ip netns exec {self.name}"
+        return f"nsenter --net={self.path}"
+
+
+@contextlib.contextmanager
+def entered(path_or_fd: str | int) -> Iterator[None]:
+    """Run the body with this thread inside another network namespace, then come back."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    fd = path_or_fd if isinstance(path_or_fd, int) else os.open(path_or_fd, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns_fd(fd)
+        try:
+            yield
+        finally:
+            setns_fd(own)
+    finally:
+        os.close(own)
+        if not isinstance(path_or_fd, int):
+            os.close(fd)
+
+
+def enter(ref: NetnsRef) -> int:
+    """Move this thread into *ref* for good; returns an fd of the namespace it left."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    fd = ref.open()
+    try:
+        setns_fd(fd)
+    finally:
+        os.close(fd)
+    return own
+
+
+def list_named() -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(NETNS_RUN_DIR) if not n.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def _ensure_run_dir() -> None:
+    """Make /run/netns a shared mount point, as `ip netns add` does."""
+    os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+    lib = _lib()
+    if lib.mount(b"", NETNS_RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != errno_mod.EINVAL:
+        _check(-1, f"mount --make-rshared {NETNS_RUN_DIR}")
+    _check(
+        lib.mount(NETNS_RUN_DIR.encode(), NETNS_RUN_DIR.encode(), b"none", MS_BIND | MS_REC, None),
+        f"mount --bind {NETNS_RUN_DIR} {NETNS_RUN_DIR}",
+    )
+    _check(
+        lib.mount(b"", NETNS_RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None),
+        f"mount --make-rshared {NETNS_RUN_DIR}",
+    )
+
+
+def create(name: str) -> str:
+    """Create the named namespace /run/netns/NAME (like `ip netns add`); returns its path."""
+    validate_name(name)
+    path = f"{NETNS_RUN_DIR}/{name}"
+    _ensure_run_dir()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    except FileExistsError:
+        raise ConflictError(
+            f'network namespace "{name}" already exists', hint="pick another name or use --exist-ok"
+        ) from None
+    os.close(fd)
+    lib = _lib()
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(lib.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        try:
+            _check(lib.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None),
+                   f"mount --bind /proc/thread-self/ns/net {path}")
+        finally:
+            setns_fd(own)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(own)
+    return path
+
+
+def remove(name: str, *, missing_ok: bool = False) -> bool:
+    """Remove the named namespace; returns False if it was already gone."""
+    validate_name(name)
+    path = f"{NETNS_RUN_DIR}/{name}"
+    if not os.path.exists(path):
+        if missing_ok:
+            return False
+        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint="see: cnictl ns ls")
+    _lib().umount2(path.encode(), MNT_DETACH)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

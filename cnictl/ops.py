@@ -1,0 +1,632 @@
+"""Use cases: create/delete networks, attach/detach namespaces, IPAM, forwarding, namespaces, firewall view.
+
+Each mutating use case validates everything first (no side effects), builds a Plan, and then,
+unless it is a dry run, applies it under the state lock; a failure or Ctrl-C undoes every
+step already done. The CLI and library callers share these functions.
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     create_network(host, NetworkRequest(name="lab", subnets=["10.20.0.0/24"]))
+    ...     attach(host, "lab", "web")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnictl.errors import (
+    CnictlError,
+    ConfigError,
+    ConflictError,
+    IpamExhaustedError,
+    NetnsNotFoundError,
+    NotFoundError,
+)
+from cnictl.host import Host
+from cnictl.model import (
+    Attachment,
+    Network,
+    SubnetSpec,
+    default_bridge_name,
+    host_ifname,
+    random_mac,
+    validate_ifname,
+    validate_mac,
+    validate_mtu,
+    validate_network_name,
+)
+from cnictl.netns import NetnsRef
+from cnictl.plan import Call, Plan, Step
+from cnictl.store import Store, attachment_key
+
+DEFAULT_POOL = "10.89.0.0/16"
+DEFAULT_POOL_PREFIX = 24
+
+
+@dataclass
+class RunOptions:
+    """How to run a plan: dry_run only explains; echo sees each step; inject lets tests alter the plan."""
+
+    dry_run: bool = False
+    echo: Callable[[Step], None] | None = None
+    inject: Callable[[Plan], None] | None = None
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any]
+    plan: Plan
+    notices: list[str] = field(default_factory=list)
+    applied: bool = False
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _run(host: Host, plan: Plan, opts: RunOptions) -> bool:
+    if opts.dry_run:
+        return False
+    if opts.inject is not None:
+        opts.inject(plan)
+    plan.apply(host, echo=opts.echo)
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------
+@dataclass
+class NetworkRequest:
+    name: str
+    driver: str = "bridge"
+    subnets: list[str] = field(default_factory=list)
+    gateway: str | None = None
+    ip_range: str | None = None
+    bridge: str | None = None
+    mtu: int | None = None
+    internal: bool = False
+    masquerade: bool = True
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _ranges(net: Network) -> list[Any]:
+    from cnictl.ipam.allocator import Range
+
+    return [Range.build(s.subnet, s.gateway, s.ip_range) for s in net.subnets]
+
+
+def _pick_subnet(host: Host, taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    busy = list(taken)
+    with contextlib.suppress(CnictlError):
+        busy += host.nl().route_networks()
+    for cand in ipaddress.ip_network(DEFAULT_POOL).subnets(new_prefix=DEFAULT_POOL_PREFIX):
+        if not any(cand.overlaps(b) for b in busy if b.version == 4):
+            return str(cand)
+    raise IpamExhaustedError(
+        f"no free /{DEFAULT_POOL_PREFIX} left in the default pool {DEFAULT_POOL}", hint="give one with --subnet CIDR"
+    )
+
+
+def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.allocator import Range
+
+    validate_network_name(req.name)
+    driver = get_driver(req.driver)
+    store = Store(host.paths)
+    existing = store.find_network(req.name)
+    if existing is not None:
+        if exist_ok:
+            return Outcome(existing.to_dict(), Plan(), [f'network "{req.name}" already exists; left as it is'])
+        raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
+    if len(req.subnets) > 2:
+        raise ConfigError("give at most two --subnet values (one IPv4, one IPv6)")
+    if req.gateway and len(req.subnets) != 1:
+        raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
+    if req.ip_range and len(req.subnets) != 1:
+        raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
+    bridge = req.bridge or default_bridge_name(req.name)
+    validate_ifname(bridge, "bridge name")
+    others = store.networks()
+    taken = [s.network for n in others for s in n.subnets]
+    subnet_texts = list(req.subnets) or [_pick_subnet(host, taken)]
+    specs: list[SubnetSpec] = []
+    for text in subnet_texts:
+        rng = Range.build(text, req.gateway, req.ip_range)
+        specs.append(SubnetSpec(subnet=str(rng.subnet), gateway=str(rng.gateway), ip_range=req.ip_range))
+    if len({s.network.version for s in specs}) != len(specs):
+        raise ConfigError("two --subnet values of the same IP family: give one IPv4 and one IPv6 subnet")
+    validate_mtu(req.mtu, ipv6=any(s.network.version == 6 for s in specs))
+    for s in specs:
+        for other in others:
+            for o in other.subnets:
+                if s.network.version == o.network.version and s.network.overlaps(o.network):
+                    raise ConflictError(
+                        f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"',
+                        hint="pick a free range, see: cnictl net ls",
+                    )
+    for other in others:
+        if other.bridge == bridge:
+            raise ConflictError(f'bridge {bridge} is already used by network "{other.name}"', hint="use --bridge NAME")
+    managed = True
+    kind = host.nl().link_kind(bridge) if host.nl().link_index(bridge) is not None else None
+    if host.nl().link_index(bridge) is not None:
+        if req.bridge is None or kind != "bridge":
+            raise ConflictError(
+                f"interface {bridge} already exists" + ("" if kind == "bridge" else f" and is not a bridge ({kind})"),
+                hint="name another bridge with --bridge IFNAME",
+            )
+        managed = False
+    net = Network(
+        name=req.name,
+        driver=req.driver,
+        bridge=bridge,
+        subnets=specs,
+        mtu=req.mtu,
+        internal=req.internal,
+        masquerade=req.masquerade and not req.internal,
+        managed_bridge=managed,
+        labels=dict(req.labels),
+        created=_now(),
+    )
+    plan = driver.plan_create(host, net)
+    plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
+                  lambda h: store.delete_network(net.name),
+                  lambda h: [f"# state: write {store.network_path(net.name)}"]))
+    if opts.dry_run:
+        return Outcome(net.to_dict(), plan)
+    with store.locked(exclusive=True):
+        if store.find_network(req.name) is not None:
+            raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
+        _run(host, plan, opts)
+    notices = []
+    from cnictl.sysctl import WriteSysctl
+
+    for step in plan.steps:
+        if isinstance(step, WriteSysctl) and step.changed and step.key.endswith("all.forwarding"):
+            fam = "IPv4" if "ipv4" in step.key else "IPv6"
+            notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
+    return Outcome(net.to_dict(), plan, notices, applied=True)
+
+
+def list_networks(host: Host) -> list[dict[str, Any]]:
+    store = Store(host.paths)
+    rows = []
+    for net in store.networks():
+        d = net.to_dict()
+        d["attachments"] = store.count_attachments(net.name)
+        rows.append(d)
+    return rows
+
+
+def inspect_network(host: Host, name: str) -> dict[str, Any]:
+    validate_network_name(name)
+    store = Store(host.paths)
+    net = store.get_network(name)
+    d = net.to_dict()
+    d["attachments"] = [a.to_dict() for a in store.attachments(name)]
+    d["ipam_dir"] = str(host.paths.ipam_root / name)
+    return d
+
+
+def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    validate_network_name(name)
+    store = Store(host.paths)
+    net = store.get_network(name)
+    atts = store.attachments(name)
+    if atts and not force:
+        who = ", ".join(f"{a.netns}/{a.ifname}" for a in atts[:5]) + (" ..." if len(atts) > 5 else "")
+        raise ConflictError(
+            f'network "{name}" still has {len(atts)} attachment(s): {who}',
+            hint=f"detach them first or use: cnictl net rm {name} --force",
+        )
+    driver = get_driver(net.driver)
+    ipam = HostLocalStore(host.paths.ipam_root / name)
+    plan = Plan()
+    for att in atts:
+        plan.extend(_detach_plan(host, store, net, att, ipam))
+    plan.extend(driver.plan_delete(host, net))
+    plan.add(Call(f"remove IPAM directory {ipam.directory}", lambda h: ipam.destroy(),
+                  explain=lambda h: [f"rm -rf {ipam.directory}"]))
+    if opts.dry_run:
+        return Outcome({"name": name, "removed": False}, plan)
+    with store.locked(exclusive=True):
+        errors = plan.teardown(host, echo=opts.echo)
+        if errors:
+            raise CnictlError(
+                f'network "{name}" was only partly removed: ' + "; ".join(errors),
+                hint=f"fix the cause and run cnictl net rm {name} again",
+            )
+        store.delete_network(name)
+    return Outcome({"name": name, "removed": True, "detached": len(atts)}, plan, applied=True)
+
+
+# ---------------------------------------------------------------------------------------
+# attach / detach
+# ---------------------------------------------------------------------------------------
+def _predict(ipam: Any, ranges: list[Any], requested: list[Any]) -> list[Any]:
+    """The leases an allocation would most likely hand out now (for dry runs); no reservation."""
+    from cnictl.ipam.allocator import Lease
+
+    out = []
+    for i, rng in enumerate(ranges):
+        want = next((ip for ip in requested if rng.in_subnet(ip)), None)
+        if want is None:
+            for cand in rng.iter_from(ipam.last_reserved(i)):
+                if not (ipam.directory / str(cand)).exists():
+                    want = cand
+                    break
+        if want is None:
+            raise IpamExhaustedError(f"no free address in {rng.subnet}", hint=f"see: cnictl ipam show {ipam.directory.name}")
+        out.append(Lease(ip=want, prefixlen=rng.prefixlen, gateway=rng.gateway, range_index=i))
+    return out
+
+
+def attach(
+    host: Host,
+    network: str,
+    netns: str,
+    opts: RunOptions | None = None,
+    *,
+    ifname: str = "eth0",
+    ip: str | None = None,
+    mac: str | None = None,
+    container_id: str | None = None,
+) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.allocator import parse_ip
+    from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.steps import ReserveIP
+
+    validate_network_name(network)
+    store = Store(host.paths)
+    net = store.get_network(network)
+    ref = NetnsRef.parse(netns)
+    validate_ifname(ifname)
+    mac = validate_mac(mac)
+    cid = container_id or ref.key
+    if not cid or any(c in cid for c in "\r\n/") or len(cid) > 255:
+        raise ConfigError(f'bad container id "{cid}": use up to 255 characters without "/" or line breaks')
+    ranges = _ranges(net)
+    requested = []
+    if ip is not None:
+        want = parse_ip(ip, "--ip")
+        rng = next((r for r in ranges if r.in_subnet(want)), None)
+        if rng is None:
+            subnets = ", ".join(s.subnet for s in net.subnets)
+            raise ConfigError(f"requested IP {want} is outside {subnets}", hint=f"pick an address inside network {network}")
+        if rng.gateway == want:
+            raise ConfigError(f"requested IP {want} is the gateway of {network}", hint="pick another address")
+        if want.version == 4 and want in (rng.subnet.network_address, rng.subnet.broadcast_address):
+            raise ConfigError(f"requested IP {want} is the network or broadcast address of {rng.subnet}")
+        requested.append(want)
+    key = attachment_key(ref.key, ifname)
+    existing = store.get_attachment(network, key)
+    if existing is not None:
+        if ip is not None and not any(a.split("/")[0] == str(requested[0]) for a in existing.addresses):
+            raise ConflictError(
+                f"{ref.spec}/{ifname} is already attached to {network} with {', '.join(existing.addresses)}",
+                hint=f"detach first: cnictl detach {network} {ref.spec}",
+            )
+        return Outcome(existing.to_dict(), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
+    fd = host.netns_fd(ref)  # raises NetnsNotFoundError
+    del fd
+    ipam = HostLocalStore(host.paths.ipam_root / network)
+    for want in requested:
+        holder = ipam.directory / str(want)
+        if holder.exists():
+            raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: cnictl ipam show {network}")
+    if host.nl_for(ref).link_index(ifname) is not None:
+        raise ConflictError(
+            f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname"
+        )
+    att = Attachment(
+        network=network,
+        container_id=cid,
+        netns=ref.spec,
+        netns_key=ref.key,
+        ifname=ifname,
+        host_ifname=host_ifname(network, ref.key, ifname),
+        mac=mac or random_mac(),
+        addresses=[],
+        gateways=[] if net.internal else [s.gateway for s in net.subnets],
+        created=_now(),
+    )
+    reserve = ReserveIP(ipam, ranges, cid, ifname, requested, _predict(ipam, ranges, requested))
+    plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
+
+    def save(h: Host) -> None:
+        att.addresses = [lease.cidr for lease in reserve.leases]
+        store.save_attachment(att)
+
+    plan.add(Call(f"record attachment {ref.spec}/{ifname}", save, lambda h: store.delete_attachment(network, key),
+                  lambda h: [f"# state: write {store.attachment_path(network, key)}"]))
+    if opts.dry_run:
+        att.addresses = [lease.cidr for lease in reserve.leases]
+        return Outcome(att.to_dict(), plan)
+    with store.locked(exclusive=False):
+        if store.find_network(network) is None:
+            raise NotFoundError(f'network "{network}" not found', hint="see: cnictl net ls")
+        _run(host, plan, opts)
+    return Outcome(att.to_dict(), plan, applied=True)
+
+
+def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any) -> Plan:
+    from cnictl.drivers import get_driver
+
+    plan = get_driver(net.driver).plan_detach(host, net, att)
+    cid, ifname = att.container_id, att.ifname
+    plan.add(Call(f"release addresses of {cid}/{ifname}", lambda h: ipam.release(cid, ifname),
+                  explain=lambda h: [f"# IPAM: remove the files in {ipam.directory} holding '{cid}\\r\\n{ifname}'"]))
+    key = attachment_key(att.netns_key, att.ifname)
+    plan.add(Call(f"forget attachment {att.netns}/{ifname}", lambda h: store.delete_attachment(net.name, key),
+                  explain=lambda h: [f"# state: remove {store.attachment_path(net.name, key)}"]))
+    return plan
+
+
+def detach(
+    host: Host,
+    network: str,
+    netns: str,
+    opts: RunOptions | None = None,
+    *,
+    ifname: str = "eth0",
+    container_id: str | None = None,
+) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    validate_network_name(network)
+    store = Store(host.paths)
+    net = store.get_network(network)
+    ref = NetnsRef.parse(netns)
+    validate_ifname(ifname)
+    key = attachment_key(ref.key, ifname)
+    ipam = HostLocalStore(host.paths.ipam_root / network)
+    att = store.get_attachment(network, key)
+    if att is None:
+        cid = container_id or ref.key
+        hname = host_ifname(network, ref.key, ifname)
+        leftovers = ipam.find(cid, ifname) or host.nl().link_index(hname) is not None
+        if not leftovers:
+            return Outcome({"network": network, "netns": ref.spec, "ifname": ifname, "detached": False}, Plan(),
+                           [f"{ref.spec}/{ifname} is not attached to {network}; nothing to do"])
+        att = Attachment(network, cid, ref.spec, ref.key, ifname, hname, "", [], [])
+    plan = _detach_plan(host, store, net, att, ipam)
+    result = {"network": network, "netns": ref.spec, "ifname": ifname, "detached": True, "addresses": att.addresses}
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f"detach of {ref.spec}/{ifname} was incomplete: " + "; ".join(errors),
+                          hint="run the same detach again")
+    return Outcome(result, plan, applied=True)
+
+
+# ---------------------------------------------------------------------------------------
+# IPAM
+# ---------------------------------------------------------------------------------------
+def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    store = Store(host.paths)
+    nets = [store.get_network(validate_network_name(network))] if network else store.networks()
+    out = []
+    for net in nets:
+        ipam = HostLocalStore(host.paths.ipam_root / net.name)
+        owners = {(a.container_id, a.ifname): a.netns for a in store.attachments(net.name)}
+        allocs = ipam.allocations()
+        ranges = _ranges(net)
+        subnets = []
+        for rng in ranges:
+            used = sum(1 for a in allocs if rng.contains(a.ip))
+            subnets.append({
+                "subnet": str(rng.subnet),
+                "gateway": str(rng.gateway) if rng.gateway else None,
+                "range": f"{rng.range_start}-{rng.range_end}",
+                "capacity": rng.capacity(),
+                "used": used,
+                "free": rng.capacity() - used,
+            })
+        out.append({
+            "network": net.name,
+            "directory": str(ipam.directory),
+            "subnets": subnets,
+            "allocations": [
+                {"ip": str(a.ip), "container_id": a.container_id, "ifname": a.ifname,
+                 "netns": owners.get((a.container_id, a.ifname))}
+                for a in allocs
+            ],
+        })
+    return out
+
+
+def ipam_release(host: Host, network: str, ip: str | None = None, container_id: str | None = None) -> dict[str, Any]:
+    from cnictl.ipam.allocator import parse_ip
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    if (ip is None) == (container_id is None):
+        raise ConfigError("give either an IP or --id ID (not both)", hint="example: cnictl ipam release lab 10.20.0.5")
+    store = Store(host.paths)
+    net = store.get_network(validate_network_name(network))
+    ipam = HostLocalStore(host.paths.ipam_root / net.name)
+    released: list[str] = []
+    if ip is not None:
+        want = parse_ip(ip, "IP")
+        if ipam.release_ip(want) is None:
+            raise NotFoundError(f"{want} is not reserved in {network}", hint=f"see: cnictl ipam show {network}")
+        released.append(str(want))
+    else:
+        for a in ipam.allocations():
+            if a.container_id == container_id and ipam.release_ip(a.ip) is not None:
+                released.append(str(a.ip))
+        if not released:
+            raise NotFoundError(f'no address of container "{container_id}" in {network}',
+                                hint=f"see: cnictl ipam show {network}")
+    return {"network": network, "released": released}
+
+
+# ---------------------------------------------------------------------------------------
+# forwarding
+# ---------------------------------------------------------------------------------------
+FWD_V4 = "net.ipv4.conf.all.forwarding"
+FWD_V6 = "net.ipv6.conf.all.forwarding"
+
+
+def forward_set(host: Host, enable: bool, *, ipv6: bool = False, persist: bool = False,
+                opts: RunOptions | None = None) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.sysctl import WriteSysctl
+
+    value = "1" if enable else "0"
+    keys = [FWD_V4] + ([FWD_V6] if ipv6 else [])
+    plan = Plan([WriteSysctl(k, value, restore=True) for k in keys])
+    conf = host.paths.sysctl_dir / "90-cnictl-forward.conf"
+    if persist:
+        def write_conf(h: Host) -> None:
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text("# written by cnictl forward --persist\n" + "".join(f"{k} = {value}\n" for k in keys))
+
+        plan.add(Call(f"persist in {conf}", write_conf, explain=lambda h: [
+            f"printf '{k} = {value}\\n' >> {conf}" for k in keys]))
+    applied = _run(host, plan, opts)
+    changed = [s.key for s in plan.steps if isinstance(s, WriteSysctl) and s.changed]
+    result = {"forwarding": {k: value for k in keys}, "changed": changed, "persisted": str(conf) if persist else None}
+    return Outcome(result, plan, applied=applied)
+
+
+def forward_status(host: Host, *, ipv6: bool = False) -> list[dict[str, Any]]:
+    from cnictl import sysctl
+
+    names = ["all", "default"] + sorted(str(link["ifname"]) for link in host.nl().links())
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"interface": name}
+        for fam, enabled in (("ipv4", True), ("ipv6", ipv6)):
+            if not enabled:
+                continue
+            try:
+                row[fam] = sysctl.read(f"net.{fam}.conf.{name}.forwarding") == "1"
+            except CnictlError:
+                row[fam] = None
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# namespaces
+# ---------------------------------------------------------------------------------------
+class CreateNetns(Step):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.summary = f"create network namespace {name}"
+        self.created = False
+
+    def apply(self, host: Host) -> None:
+        from cnictl import netns
+
+        netns.create(self.name)
+        self.created = True
+
+    def undo(self, host: Host) -> None:
+        from cnictl import netns
+
+        if self.created:
+            host.forget(NetnsRef.parse(self.name))
+            netns.remove(self.name, missing_ok=True)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"ip netns add {self.name}"]
+
+
+def ns_add(host: Host, name: str, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.netlink.steps import SetUp
+
+    ref = NetnsRef.parse(name)
+    if ref.exists():
+        if exist_ok:
+            return Outcome({"name": name, "path": ref.path}, Plan(), [f'network namespace "{name}" already exists'])
+        raise ConflictError(f'network namespace "{name}" already exists', hint="pick another name or use --exist-ok")
+    plan = Plan([CreateNetns(name), SetUp("lo", ref)])
+    applied = _run(host, plan, opts)
+    return Outcome({"name": name, "path": ref.path}, plan, applied=applied)
+
+
+def ns_list(host: Host) -> list[dict[str, Any]]:
+    from cnictl import netns
+
+    return [{"name": n, "path": f"{netns.NETNS_RUN_DIR}/{n}"} for n in netns.list_named()]
+
+
+def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_ok: bool = False) -> Outcome:
+    """Remove a namespace, detaching it from every cnictl network first (nothing left half-done)."""
+    opts = opts or RunOptions()
+    from cnictl import netns
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    ref = NetnsRef.parse(name)
+    if not ref.exists():
+        if missing_ok:
+            return Outcome({"name": name, "removed": False}, Plan(), [f'network namespace "{name}" was already gone'])
+        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint="see: cnictl ns ls")
+    store = Store(host.paths)
+    plan = Plan()
+    detached = []
+    for net in store.networks():
+        for att in store.attachments(net.name):
+            if att.netns_key == ref.key:
+                plan.extend(_detach_plan(host, store, net, att, HostLocalStore(host.paths.ipam_root / net.name)))
+                detached.append(f"{net.name}/{att.ifname}")
+
+    def rm(h: Host) -> None:
+        h.forget(ref)
+        netns.remove(name, missing_ok=True)
+
+    plan.add(Call(f"remove network namespace {name}", rm, explain=lambda h: [f"ip netns del {name}"]))
+    if opts.dry_run:
+        return Outcome({"name": name, "removed": False, "detached": detached}, plan)
+    errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f'namespace "{name}" was only partly removed: ' + "; ".join(errors))
+    return Outcome({"name": name, "removed": True, "detached": detached}, plan, applied=True)
+
+
+def ns_exec(name: str, argv: list[str]) -> None:
+    """Replace this process with *argv* running inside the namespace (does not return)."""
+    from cnictl.netns import setns_fd
+
+    if not argv:
+        raise ConfigError("no command given", hint=f"example: cnictl ns exec {name} -- ip addr")
+    ref = NetnsRef.parse(name)
+    fd = ref.open()
+    setns_fd(fd)
+    os.close(fd)
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        raise NotFoundError(f'command "{argv[0]}" not found in PATH', hint="install it or give its full path") from None
+
+
+# ---------------------------------------------------------------------------------------
+# firewall view
+# ---------------------------------------------------------------------------------------
+def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
+    store = Store(host.paths)
+    if network is not None:
+        store.get_network(validate_network_name(network))
+    return {"backend": host.fw.name, "rules": host.fw.rules(network), "text": host.fw.text(network)}

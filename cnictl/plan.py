@@ -1,0 +1,173 @@
+"""Plans: ordered Steps that apply one kernel change each, explain themselves and undo in reverse.
+
+A Plan is built first (validation, no side effects), then applied. If a step fails or the
+user presses Ctrl-C, the steps already done are undone in reverse with SIGINT/SIGTERM held
+back, so the system is left exactly as it was. Teardown plans run every step, treat "already
+gone" as success and collect errors instead of stopping.
+
+    >>> p = Plan([Note("nothing to do")])
+    >>> p.explain()
+    ['# nothing to do']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from cnictl.errors import CnictlError, KernelError, RollbackIncompleteError
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+
+
+class Step:
+    """One kernel (or state) transaction with its undo and its equivalent shell command."""
+
+    summary: str = ""
+
+    def apply(self, host: Host) -> None:
+        raise NotImplementedError
+
+    def undo(self, host: Host) -> None:
+        """Reverse only what apply() changed; tolerate objects that are already gone."""
+
+    def explain(self, host: Host) -> list[str]:
+        return []
+
+    def explain_undo(self, host: Host) -> list[str]:
+        return []
+
+
+class Note(Step):
+    """A comment in the explained output; changes nothing."""
+
+    def __init__(self, text: str) -> None:
+        self.summary = text
+
+    def apply(self, host: Host) -> None:
+        return None
+
+    def explain(self, host: Host | None = None) -> list[str]:
+        return [f"# {self.summary}"]
+
+
+class Call(Step):
+    """A step made of two callables (used for state-file writes and small glue)."""
+
+    def __init__(
+        self,
+        summary: str,
+        do: Callable[[Host], Any],
+        undo: Callable[[Host], Any] | None = None,
+        explain: Callable[[Host], list[str]] | None = None,
+    ) -> None:
+        self.summary = summary
+        self._do, self._undo, self._explain = do, undo, explain
+
+    def apply(self, host: Host) -> None:
+        self._do(host)
+
+    def undo(self, host: Host) -> None:
+        if self._undo is not None:
+            self._undo(host)
+
+    def explain(self, host: Host) -> list[str]:
+        return self._explain(host) if self._explain else []
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[list[int]]:
+    """Hold back SIGINT/SIGTERM while undoing; re-deliver the first one afterwards."""
+    pending: list[int] = []
+    old: dict[signal.Signals, Any] = {}
+
+    def _hold(signum: int, _frame: object) -> None:
+        pending.append(signum)
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, _hold)
+    except ValueError:  # not the main thread: signals cannot be handled here anyway
+        old.clear()
+    try:
+        yield pending
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class Plan:
+    """An ordered list of Steps."""
+
+    def __init__(self, steps: list[Step] | None = None) -> None:
+        self.steps: list[Step] = list(steps or [])
+
+    def add(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+    def extend(self, other: Plan) -> None:
+        self.steps.extend(other.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def explain(self, host: Host | None = None) -> list[str]:
+        return [line for s in self.steps for line in s.explain(host)]  # type: ignore[arg-type]
+
+    def apply(self, host: Host, *, echo: Callable[[Step], None] | None = None) -> None:
+        """Apply every step; on any failure (or Ctrl-C) undo the done ones in reverse and re-raise."""
+        done: list[Step] = []
+        try:
+            for step in self.steps:
+                if echo is not None:
+                    echo(step)
+                step.apply(host)
+                done.append(step)
+        except BaseException as exc:
+            leftovers: list[str] = []
+            with deferred_signals():
+                for step in reversed(done):
+                    try:
+                        step.undo(host)
+                    except Exception as e:  # noqa: BLE001 - collect every undo failure
+                        leftovers.append(f"{step.summary}: {e}")
+            if leftovers:
+                raise RollbackIncompleteError(
+                    f"{_describe(exc)}; undo also failed, left behind: " + "; ".join(leftovers),
+                    hint="remove these by hand, then retry",
+                ) from exc
+            raise
+
+    def teardown(self, host: Host, *, echo: Callable[[Step], None] | None = None) -> list[str]:
+        """Run every step even when some fail; returns the failures (empty when all went well)."""
+        errors: list[str] = []
+        with deferred_signals():
+            for step in self.steps:
+                if echo is not None:
+                    echo(step)
+                try:
+                    step.apply(host)
+                except Exception as e:  # noqa: BLE001
+                    errors.append(f"{step.summary}: {_describe(e)}")
+        return errors
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, CnictlError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class FailStep(Step):
+    """A step that always fails: used by tests to exercise rollback at every index."""
+
+    summary = "injected failure"
+
+    def apply(self, host: Host) -> None:
+        raise KernelError("injected failure")

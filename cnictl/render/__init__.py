@@ -1,0 +1,1 @@
+"""Rendering: tables for people, JSON for scripts, explained plans for teaching."""

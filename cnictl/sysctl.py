@@ -1,0 +1,79 @@
+"""Sysctls of the current network namespace, read and written through /proc/sys.
+
+/proc/sys/net follows the network namespace of the calling thread, so after cnictl enters a
+host namespace (`--netns HOST`) these read and write that namespace's values.
+
+    >>> key_path("net.ipv4.conf.all.forwarding")
+    '/proc/sys/net/ipv4/conf/all/forwarding'
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from cnictl.errors import KernelError, NotFoundError
+
+
+def key_path(key: str) -> str:
+    # interface names may contain dots; `sysctl` writes those as '/' in keys. Keep it simple:
+    # split the fixed prefix and keep the interface part intact.
+    parts = key.split(".")
+    if len(parts) >= 5 and parts[0] == "net" and parts[2] == "conf":
+        ifname = ".".join(parts[3:-1])
+        return "/proc/sys/" + "/".join(parts[:3] + [ifname, parts[-1]])
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+def read(key: str) -> str:
+    try:
+        with open(key_path(key)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        raise NotFoundError(f"sysctl {key} does not exist in this namespace") from None
+
+
+def write(key: str, value: str) -> None:
+    try:
+        with open(key_path(key), "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        raise NotFoundError(f"sysctl {key} does not exist in this namespace") from None
+    except PermissionError as e:
+        raise KernelError(f"sysctl -w {key}={value}: permission denied", errno=e.errno) from None
+
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+from cnictl.plan import Step  # noqa: E402
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+
+
+class WriteSysctl(Step):
+    """Set a sysctl; undo restores the value it had before. Missing keys can be tolerated."""
+
+    def __init__(self, key: str, value: str, *, optional: bool = False, restore: bool = True) -> None:
+        self.key, self.value, self.optional, self.restore = key, value, optional, restore
+        self.summary = f"set {key}={value}"
+        self.previous: str | None = None
+        self.changed = False
+
+    def apply(self, host: Host) -> None:
+        try:
+            self.previous = read(self.key)
+        except NotFoundError:
+            if self.optional:
+                return
+            raise
+        if self.previous != self.value:
+            write(self.key, self.value)
+            self.changed = True
+
+    def undo(self, host: Host) -> None:
+        if self.changed and self.restore and self.previous is not None:
+            with contextlib.suppress(NotFoundError):
+                write(self.key, self.previous)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"{host.exec_prefix()}sysctl -w {self.key}={self.value}"]
