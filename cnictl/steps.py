@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
+from cnictl.errors import CnictlError
 from cnictl.plan import Step
 
 if TYPE_CHECKING:
@@ -38,16 +40,26 @@ class ReserveIP(Step):
         self.requested = requested
         self.leases: list[Lease] = predicted
         self.reserved: list[Lease] = []
+        self.dir_existed = False
+        self.previous: list[IPAddress | None] = []
         self.summary = f"reserve an address for {container_id}/{ifname} in {store.directory}"
 
     def apply(self, host: Host) -> None:
+        self.dir_existed = self.store.directory.exists()
+        self.previous = [self.store.last_reserved(i) for i in range(len(self.ranges))] if self.dir_existed else []
         self.reserved = self.store.allocate(self.ranges, self.container_id, self.ifname, self.requested)
         self.leases = list(self.reserved)
 
     def undo(self, host: Host) -> None:
+        """Release the addresses and put the store back as it was (last_reserved_ip, the directory)."""
         for lease in self.reserved:
             self.store.release_ip(lease.ip)
+            prev = self.previous[lease.range_index] if self.dir_existed else None
+            self.store.restore_last(lease.range_index, lease.ip, prev)
         self.reserved = []
+        if not self.dir_existed:
+            with contextlib.suppress(CnictlError):
+                self.store.destroy()
 
     def explain(self, host: Host) -> list[str]:
         return [

@@ -444,6 +444,19 @@ class HostLocalStore:
         except ValueError:
             return None
 
+    def restore_last(self, range_index: int, expected: IPAddress, previous: IPAddress | None) -> None:
+        """Undo of a reservation: put `last_reserved_ip.<N>` back to *previous* if it still names *expected*.
+
+        If another allocation happened since, the file is left as it is (round-robin just moves on).
+        """
+        with self._locked(create=False) as exists:
+            if not exists or self.last_reserved(range_index) != expected:
+                return
+            if previous is None:
+                self._last_path(range_index).unlink(missing_ok=True)
+            else:
+                self._write_last(range_index, previous)
+
     def destroy(self) -> None:
         """Remove lock, last_reserved_ip.* and the directory; ConflictError if reservations remain.
 

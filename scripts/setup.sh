@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up cnictl on a fresh Debian 12 machine, as root: system packages, a venv in .venv, the package.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+    echo "setup: run as root (cnictl changes network namespaces, links and nftables)" >&2
+    exit 6
+fi
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(iproute2 iputils-ping procps nftables libnftables1 iptables containernetworking-plugins python3 python3-venv)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ! -x .venv/bin/python ]; then
+    /usr/bin/python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import cnictl, pyroute2, nftables, typer, tabulate, pytest, ruff, mypy' 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.cnictl-installed ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+    touch .venv/.cnictl-installed
+fi
+echo "setup: ready (.venv/bin/cnictl)" >&2
