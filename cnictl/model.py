@@ -115,6 +115,7 @@ class Network:
     managed_bridge: bool = True
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    mac: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -176,6 +176,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         managed_bridge=managed,
         labels=dict(req.labels),
         created=_now(),
+        mac=random_mac() if managed else None,
     )
     plan = driver.plan_create(host, net)
     plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),

@@ -49,7 +49,7 @@ class BridgeDriver:
     def plan_create(self, host: Host, net: Network) -> Plan:
         plan = Plan()
         if net.managed_bridge:
-            plan.add(AddBridge(net.bridge, net.mtu))
+            plan.add(AddBridge(net.bridge, net.mtu, net.mac))
         for s in net.subnets:
             plan.add(AddAddr(net.bridge, s.gateway_cidr))
         plan.add(SetUp(net.bridge, fresh=net.managed_bridge))

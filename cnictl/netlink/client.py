@@ -153,10 +153,12 @@ class Netlink:
         return nets
 
     # ---- changes -----------------------------------------------------------------------
-    def add_bridge(self, name: str, mtu: int | None = None) -> None:
+    def add_bridge(self, name: str, mtu: int | None = None, mac: str | None = None) -> None:
         kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
         if mtu:
             kw["mtu"] = mtu
+        if mac:
+            kw["address"] = mac
         with self._op(f"ip link add {name} type bridge", kind="bridge"):
             self._ipr.link("add", **kw)
 

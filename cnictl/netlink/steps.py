@@ -22,13 +22,15 @@ def _ip(host: Host, ns: NetnsRef | None) -> str:
 
 
 class AddBridge(Step):
-    def __init__(self, name: str, mtu: int | None = None) -> None:
-        self.name, self.mtu = name, mtu
+    """A bridge with a fixed MAC address, so it does not change MAC as ports come and go."""
+
+    def __init__(self, name: str, mtu: int | None = None, mac: str | None = None) -> None:
+        self.name, self.mtu, self.mac = name, mtu, mac
         self.summary = f"create bridge {name}"
         self.created = False
 
     def apply(self, host: Host) -> None:
-        host.nl().add_bridge(self.name, self.mtu)
+        host.nl().add_bridge(self.name, self.mtu, self.mac)
         self.created = True
 
     def undo(self, host: Host) -> None:
@@ -37,7 +39,8 @@ class AddBridge(Step):
 
     def explain(self, host: Host) -> list[str]:
         mtu = f" mtu {self.mtu}" if self.mtu else ""
-        return [f"{host.ip_cmd()} link add {self.name}{mtu} type bridge"]
+        mac = f" address {self.mac}" if self.mac else ""
+        return [f"{host.ip_cmd()} link add {self.name}{mtu}{mac} type bridge"]
 
 
 class AddVeth(Step):
