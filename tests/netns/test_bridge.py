@@ -234,7 +234,13 @@ def test_ns_commands(lab: Lab) -> None:
     lab.cli("ns", "rm", name, "--missing-ok")
 
 
+def _root_forwarding() -> str:
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        return f.read().strip()
+
+
 def test_forward_commands(lab: Lab) -> None:
+    root_before = _root_forwarding()
     st = {r["interface"]: r for r in lab.json("forward", "status", "--ipv6")}
     assert st["all"]["ipv4"] is False and "lo" in st
     r = lab.json("forward", "enable", "--ipv6", "--persist")
@@ -247,7 +253,7 @@ def test_forward_commands(lab: Lab) -> None:
     st = {r["interface"]: r for r in lab.json("forward", "status")}
     assert st["all"]["ipv4"] is False
     # the machine's own forwarding was never touched
-    assert open("/proc/sys/net/ipv4/ip_forward").read().strip() == "0"
+    assert _root_forwarding() == root_before
 
 
 def test_hostlocal_plugin_shares_the_network_directory(lab: Lab) -> None:
