@@ -456,7 +456,9 @@ def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def ipam_release(host: Host, network: str, ip: str | None = None, container_id: str | None = None) -> dict[str, Any]:
+def ipam_release(host: Host, network: str, ip: str | None = None, container_id: str | None = None,
+                 *, dry_run: bool = False) -> dict[str, Any]:
+    """Release one address or all of a container id; with dry_run, only report what would go."""
     from cnictl.ipam.allocator import parse_ip
     from cnictl.ipam.hostlocal import HostLocalStore
 
@@ -468,17 +470,18 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
     released: list[str] = []
     if ip is not None:
         want = parse_ip(ip, "IP")
-        if ipam.release_ip(want) is None:
+        held = want in {a.ip for a in ipam.allocations()} if dry_run else None
+        if (ipam.release_ip(want) is None) if not dry_run else not held:
             raise NotFoundError(f"{want} is not reserved in {network}", hint=f"see: cnictl ipam show {network}")
         released.append(str(want))
     else:
         for a in ipam.allocations():
-            if a.container_id == container_id and ipam.release_ip(a.ip) is not None:
+            if a.container_id == container_id and (dry_run or ipam.release_ip(a.ip) is not None):
                 released.append(str(a.ip))
         if not released:
             raise NotFoundError(f'no address of container "{container_id}" in {network}',
                                 hint=f"see: cnictl ipam show {network}")
-    return {"network": network, "released": released}
+    return {"network": network, "released": released, "dry_run": dry_run}
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,8 +505,9 @@ def forward_set(host: Host, enable: bool, *, ipv6: bool = False, persist: bool =
             conf.parent.mkdir(parents=True, exist_ok=True)
             conf.write_text("# written by cnictl forward --persist\n" + "".join(f"{k} = {value}\n" for k in keys))
 
+        body = "".join(f"{k} = {value}\\n" for k in keys)
         plan.add(Call(f"persist in {conf}", write_conf, explain=lambda h: [
-            f"printf '{k} = {value}\\n' >> {conf}" for k in keys]))
+            f"printf '# written by cnictl forward --persist\\n{body}' > {conf}"]))
     applied = _run(host, plan, opts)
     changed = [s.key for s in plan.steps if isinstance(s, WriteSysctl) and s.changed]
     result = {"forwarding": {k: value for k in keys}, "changed": changed, "persisted": str(conf) if persist else None}

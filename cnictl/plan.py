@@ -13,6 +13,7 @@ gone" as success and collect errors instead of stopping.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,8 @@ def deferred_signals() -> Iterator[list[int]]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        if pending:
+            os.kill(os.getpid(), pending[0])  # now handled as usual (Ctrl-C raises KeyboardInterrupt)
 
 
 class Plan:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import JsonOpt, QuietOpt, State
+from cnictl.cli.options import DryRunOpt, JsonOpt, QuietOpt, State
 
 app = typer.Typer(no_args_is_help=True, help="Show and release IP address reservations.")
 
@@ -50,14 +50,18 @@ def release(
     ip: Annotated[str | None, typer.Argument(help="Address to release.", show_default=False)] = None,
     container_id: Annotated[str | None, typer.Option("--id", help="Release every address of this container id.")] = None,
     json_mode: JsonOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Release one address, or all addresses of a container id."""
     from cnictl import ops
 
-    st: State = ctx.obj.merge(json_mode=json_mode)
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run)
     host = st.host(changes="ipam release")
-    r = ops.ipam_release(host, network, ip, container_id)
+    r = ops.ipam_release(host, network, ip, container_id, dry_run=st.dry_run)
     if st.out.json_mode:
         st.out.json(r)
+    elif st.dry_run:
+        for a in r["released"]:
+            st.out.line(f"rm {host.paths.ipam_root / network / a}")
     else:
         st.out.line(f"released {', '.join(r['released'])} in {network}")

@@ -62,8 +62,13 @@ def exec_(
     command: Annotated[list[str], typer.Argument(help="Command and arguments (put them after --).", show_default=False)],
 ) -> None:
     """Run a command inside a named namespace (replaces cnictl; exit code is the command's)."""
+    import shlex
+
     from cnictl import ops
 
     st: State = ctx.obj
+    if st.dry_run:
+        st.out.plan([f"ip netns exec {name} {shlex.join(command)}"])
+        return
     st.host(changes="ns exec")
     ops.ns_exec(name, list(command))

@@ -123,15 +123,22 @@ class AddAddr(Step):
 
 
 class AddDefaultRoute(Step):
-    """Default route via the gateway; it lives on a link this plan created, so the link's undo removes it."""
+    """Default route via the gateway; it lives on a link this plan created, so the link's undo removes it.
+
+    A namespace keeps the default route it already has (its first network's, as docker does).
+    """
 
     def __init__(self, gateway: str, dev: str, netns: NetnsRef) -> None:
         self.gateway, self.dev, self.netns = gateway, dev, netns
         self.summary = f"add default route via {gateway} in {netns.spec}"
         self.v6 = ipaddress.ip_address(gateway).version == 6
+        self.skipped = False
 
     def apply(self, host: Host) -> None:
-        host.nl_for(self.netns).add_default_route(self.gateway, self.dev)
+        try:
+            host.nl_for(self.netns).add_default_route(self.gateway, self.dev)
+        except ConflictError:
+            self.skipped = True
 
     def explain(self, host: Host) -> list[str]:
         fam = " -6" if self.v6 else ""

@@ -72,10 +72,13 @@ def test_teardown_runs_every_step_and_collects_errors() -> None:
     assert errors == ["b: b failed"]
 
 
-def test_signals_are_held_while_undoing() -> None:
-    with deferred_signals() as pending:
-        os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt outside
-    assert pending == [signal.SIGINT]
+def test_signals_are_held_while_undoing_then_delivered() -> None:
+    seen: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_signals() as pending:
+            os.kill(os.getpid(), signal.SIGINT)  # held: no KeyboardInterrupt inside the block
+            seen.extend(pending)
+    assert seen == [signal.SIGINT]
 
 
 def test_firewall_rules_text() -> None:

@@ -1,0 +1,1 @@
+complete --command cnictl --no-files --arguments "(env _CNICTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) cnictl)" --condition "env _CNICTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) cnictl"
