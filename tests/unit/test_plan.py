@@ -74,10 +74,9 @@ def test_teardown_runs_every_step_and_collects_errors() -> None:
 
 def test_signals_are_held_while_undoing_then_delivered() -> None:
     seen: list[int] = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_signals() as pending:
-            os.kill(os.getpid(), signal.SIGINT)  # held: no KeyboardInterrupt inside the block
-            seen.extend(pending)
+    with pytest.raises(KeyboardInterrupt), deferred_signals() as pending:
+        os.kill(os.getpid(), signal.SIGINT)  # held: no KeyboardInterrupt inside the block
+        seen.extend(pending)
     assert seen == [signal.SIGINT]
 
 
