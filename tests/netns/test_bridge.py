@@ -276,3 +276,18 @@ def test_hostlocal_plugin_shares_the_network_directory(lab: Lab) -> None:
     assert subprocess.run(["/usr/lib/cni/host-local"], input=json.dumps(conf), capture_output=True, text=True,
                           env=env).returncode == 0
     assert "10.20.0.3" not in {a["ip"] for a in lab.json("ipam", "show", "lab")["allocations"]}
+
+
+def test_one_namespace_on_two_networks(lab: Lab) -> None:
+    web, a, b = lab.netns(), lab.netns(), lab.netns()
+    lab.cli("net", "create", "n1", "--subnet", "10.81.0.0/24")
+    lab.cli("net", "create", "n2", "--subnet", "10.82.0.0/24")
+    lab.cli("attach", "n1", web)
+    lab.cli("attach", "n2", web, "--ifname", "eth1")
+    lab.cli("attach", "n1", a)
+    lab.cli("attach", "n2", b)
+    routes = lab.ip(web, "route")
+    assert "default via 10.81.0.1 dev eth0" in routes and "10.82.0.1" not in routes.split("\n")[0]
+    assert lab.ping(web, "10.81.0.3") and lab.ping(web, "10.82.0.3")
+    lab.cli("detach", "n2", web, "--ifname", "eth1")
+    assert "eth1" not in lab.ip(web, "link") and lab.ping(web, "10.81.0.3")
