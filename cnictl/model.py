@@ -23,7 +23,7 @@ DRIVERS = ("bridge",)
 
 
 def validate_network_name(name: str) -> str:
-    if not NAME_RE.match(name) or name in (".", ".."):
+    if not NAME_RE.fullmatch(name) or name in (".", ".."):
         raise ConfigError(
             f'invalid network name "{name}": use 1-63 letters, digits, "_", "." or "-", '
             "starting with a letter or digit (example: lab1)"
@@ -34,8 +34,8 @@ def validate_network_name(name: str) -> str:
 def validate_ifname(name: str, what: str = "interface name") -> str:
     if not name or len(name.encode()) > IFNAMSIZ - 1:
         raise ConfigError(f'{what} "{name}" must be 1-15 bytes long (example: eth0)')
-    if name in (".", "..") or any(c in name for c in "/: \t\n") :
-        raise ConfigError(f'{what} "{name}" may not contain "/", ":" or spaces (example: eth1)')
+    if name in (".", "..") or any(c in name for c in "/:%") or any(c.isspace() for c in name):
+        raise ConfigError(f'{what} "{name}" may not contain "/", ":", "%" or spaces (example: eth1)')
     return name
 
 
@@ -51,7 +51,7 @@ def validate_mtu(mtu: int | None, *, ipv6: bool = False) -> int | None:
 def validate_mac(mac: str | None) -> str | None:
     if mac is None:
         return None
-    if not MAC_RE.match(mac) or int(mac[:2], 16) & 1:
+    if not MAC_RE.fullmatch(mac) or int(mac[:2], 16) & 1 or mac.replace(":", "") == "000000000000":
         raise ConfigError(f'bad MAC address "{mac}": use a unicast address such as 02:42:ac:11:00:02')
     return mac.lower()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno as errno_mod
+import fcntl
 import hashlib
 import os
 import re
@@ -23,6 +24,7 @@ from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFound
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
@@ -51,7 +53,7 @@ def setns_fd(fd: int) -> None:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ConfigError(
             f'invalid namespace name "{name}": use 1-63 letters, digits, "_", "." or "-", '
             "starting with a letter or digit (example: web1)"
@@ -87,12 +89,23 @@ class NetnsRef:
         return os.path.exists(self.path)
 
     def open(self) -> int:
-        """Open the namespace read-only; never creates it."""
+        """Open the namespace read-only; never creates it; refuses files that are not network namespaces."""
         try:
-            return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             hint = "create it with: cnictl ns add " + self.spec if self.name else "check the path"
             raise NetnsNotFoundError(f'network namespace "{self.spec}" not found', hint=hint) from None
+        try:
+            kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        except OSError:
+            kind = -1
+        if kind != CLONE_NEWNET:
+            os.close(fd)
+            raise ConfigError(
+                f'"{self.spec}" is not a network namespace',
+                hint="give a name under /run/netns or a path such as /proc/PID/ns/net",
+            )
+        return fd
 
     def ip_prefix(self) -> str:
         """How `ip` addresses this namespace in explained commands."""

@@ -161,7 +161,8 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
     if host.nl().link_index(bridge) is not None:
         if req.bridge is None or kind != "bridge":
             raise ConflictError(
-                f"interface {bridge} already exists" + ("" if kind == "bridge" else f" and is not a bridge ({kind})"),
+                f"interface {bridge} already exists"
+                + ("" if kind == "bridge" else f" and is not a bridge ({kind or 'no link kind'})"),
                 hint="name another bridge with --bridge IFNAME",
             )
         managed = False
@@ -330,7 +331,7 @@ def attach(
         holder = ipam.directory / str(want)
         if holder.exists():
             raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: cnictl ipam show {network}")
-    if host.nl_for(ref).link_index(ifname) is not None:
+    if host.nl_for(ref).link_index(ifname, cached=False) is not None:
         raise ConflictError(
             f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname"
         )
@@ -346,7 +347,8 @@ def attach(
         gateways=[] if net.internal else [s.gateway for s in net.subnets],
         created=_now(),
     )
-    reserve = ReserveIP(ipam, ranges, cid, ifname, requested, _predict(ipam, ranges, requested))
+    predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
+    reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
 
     def save(h: Host) -> None:
@@ -358,10 +360,13 @@ def attach(
     if opts.dry_run:
         att.addresses = [lease.cidr for lease in reserve.leases]
         return Outcome(att.to_dict(), plan)
-    with store.locked(exclusive=False):
-        if store.find_network(network) is None:
-            raise NotFoundError(f'network "{network}" not found', hint="see: cnictl net ls")
-        _run(host, plan, opts)
+    try:
+        with store.locked(exclusive=False):
+            if not store.network_path(network).exists():  # removed while we were planning
+                raise NotFoundError(f'network "{network}" not found', hint="see: cnictl net ls")
+            _run(host, plan, opts)
+    finally:
+        host.forget(ref)  # no socket or fd per namespace outlives its attach
     return Outcome(att.to_dict(), plan, applied=True)
 
 

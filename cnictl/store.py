@@ -34,7 +34,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
+        json.dump(data, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
 

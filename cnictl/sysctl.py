@@ -48,18 +48,29 @@ from cnictl.plan import Step  # noqa: E402
 
 if TYPE_CHECKING:
     from cnictl.host import Host
+    from cnictl.netns import NetnsRef
 
 
 class WriteSysctl(Step):
     """Set a sysctl; undo restores the value it had before. Missing keys can be tolerated."""
 
-    def __init__(self, key: str, value: str, *, optional: bool = False, restore: bool = True) -> None:
-        self.key, self.value, self.optional, self.restore = key, value, optional, restore
-        self.summary = f"set {key}={value}"
+    def __init__(
+        self, key: str, value: str, *, optional: bool = False, restore: bool = True, netns: NetnsRef | None = None
+    ) -> None:
+        self.key, self.value, self.optional, self.restore, self.netns = key, value, optional, restore, netns
+        self.summary = f"set {key}={value}" + (f" in {netns.spec}" if netns else "")
         self.previous: str | None = None
         self.changed = False
 
     def apply(self, host: Host) -> None:
+        if self.netns is not None:
+            from cnictl.netns import entered
+
+            with entered(host.netns_fd(self.netns)):
+                return self._apply()
+        return self._apply()
+
+    def _apply(self) -> None:
         try:
             self.previous = read(self.key)
         except NotFoundError:
@@ -71,9 +82,10 @@ class WriteSysctl(Step):
             self.changed = True
 
     def undo(self, host: Host) -> None:
-        if self.changed and self.restore and self.previous is not None:
+        if self.changed and self.restore and self.previous is not None and self.netns is None:
             with contextlib.suppress(NotFoundError):
                 write(self.key, self.previous)
 
     def explain(self, host: Host) -> list[str]:
-        return [f"{host.exec_prefix()}sysctl -w {self.key}={self.value}"]
+        prefix = f"{self.netns.exec_prefix()} " if self.netns is not None else host.exec_prefix()
+        return [f"{prefix}sysctl -w {self.key}={self.value}"]

@@ -7,6 +7,8 @@ import sys
 from typing import Annotated
 
 import typer
+from typer import Abort
+from typer.exceptions import TyperException
 
 from cnictl.cli import attach as attach_cmds
 from cnictl.cli import forward, fw, ipam, net, ns
@@ -85,7 +87,13 @@ def run() -> None:
 
     debug = os.environ.get("CNICTL_DEBUG") == "1"
     try:
-        app()
+        rc = app(standalone_mode=False)
+    except TyperException as e:  # the parser's own errors: one line and exit 2, like any bad input
+        if type(e).__name__ == "NoArgsIsHelpError" or not hasattr(e, "format_message"):
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(e, "exit_code", 2))
+        _print_error(_usage_error(e))
+        sys.exit(2)
     except CnictlError as e:
         if debug:
             import traceback
@@ -93,7 +101,7 @@ def run() -> None:
             traceback.print_exc()
         _print_error(e)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Abort):
         sys.stderr.write("cnictl: interrupted; changes were rolled back\n")
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - last resort, one line unless debugging
@@ -102,6 +110,22 @@ def run() -> None:
         err = CnictlError(f"internal error: {type(e).__name__}: {e}", hint="rerun with CNICTL_DEBUG=1 for a traceback")
         _print_error(err)
         sys.exit(err.exit_code)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _usage_error(e: TyperException) -> object:
+    from cnictl.errors import ConfigError
+
+    msg = e.format_message()
+    param = getattr(e, "param", None)
+    opts = list(getattr(param, "opts", []) or [])
+    for i, word in enumerate(sys.argv[:-1]):
+        if word in opts:  # name the value that was refused
+            msg = f"{msg} (got {sys.argv[i + 1]!r})"
+            break
+    ctx = getattr(e, "ctx", None)
+    where = f"{ctx.command_path} --help" if ctx is not None else "cnictl --help"
+    return ConfigError(msg.rstrip("."), hint=f"see: {where}")
 
 
 def _print_error(e: object) -> None:

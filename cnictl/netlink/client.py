@@ -44,11 +44,13 @@ class Netlink:
 
     def __init__(self, netns_path: str | int | None = None) -> None:
         IPRoute, self._NetlinkError = load()
+        # groups=0: no multicast subscription. cnictl only asks and changes; receiving every link,
+        # address and route event of the namespace would make each request parse unrelated messages.
         if netns_path is None:
-            self._ipr = IPRoute()
+            self._ipr = IPRoute(groups=0)
         else:
             with entered(netns_path):
-                self._ipr = IPRoute()
+                self._ipr = IPRoute(groups=0)
         self._index: dict[str, int] = {}
 
     def __enter__(self) -> Netlink:
@@ -77,8 +79,8 @@ class Netlink:
             raise KernelError(f"{text}: {os.strerror(code)} ({_errno_name(code)})", errno=code) from None
 
     # ---- reads -------------------------------------------------------------------------
-    def link_index(self, name: str) -> int | None:
-        idx = self._index.get(name)
+    def link_index(self, name: str, *, cached: bool = True) -> int | None:
+        idx = self._index.get(name) if cached else None
         if idx is not None:
             return idx
         with self._op(f"ip link show {name}"):
@@ -171,10 +173,13 @@ class Netlink:
         master: str | None = None,
         mtu: int | None = None,
         peer_mac: str | None = None,
+        up: bool = False,
     ) -> None:
-        """Create a veth pair whose peer is born inside another namespace (no move)."""
+        """Create a veth pair whose peer is born inside another namespace (no move); *up* brings this end up."""
         peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": peer_netns_fd}
         kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
+        if up:
+            kw["state"] = "up"
         if mtu:
             kw["mtu"] = mtu
             peer_spec["mtu"] = mtu

@@ -44,7 +44,10 @@ class AddBridge(Step):
 
 
 class AddVeth(Step):
-    """A veth pair whose container end is created directly inside the target namespace."""
+    """A veth pair whose container end is created directly inside the target namespace.
+
+    The host end is enslaved and brought up in the same request (one netlink round trip).
+    """
 
     def __init__(
         self, name: str, peer: str, netns: NetnsRef, *, master: str | None, mtu: int | None, peer_mac: str | None
@@ -56,7 +59,8 @@ class AddVeth(Step):
 
     def apply(self, host: Host) -> None:
         host.nl().add_veth(
-            self.name, self.peer, host.netns_fd(self.netns), master=self.master, mtu=self.mtu, peer_mac=self.peer_mac
+            self.name, self.peer, host.netns_fd(self.netns), master=self.master, mtu=self.mtu, peer_mac=self.peer_mac,
+            up=True,
         )
         self.created = True
 
@@ -69,7 +73,10 @@ class AddVeth(Step):
         master = f" master {self.master}" if self.master else ""
         target = f"netns {self.netns.name}" if self.netns.name else f"netns {self.netns.path}"
         mac = f" address {self.peer_mac}" if self.peer_mac else ""
-        return [f"{host.ip_cmd()} link add {self.name}{mtu}{master} type veth peer name {self.peer} {target}{mtu}{mac}"]
+        return [
+            f"{host.ip_cmd()} link add {self.name}{mtu}{master} type veth peer name {self.peer} {target}{mtu}{mac}",
+            f"{host.ip_cmd()} link set {self.name} up",
+        ]
 
 
 class SetUp(Step):

@@ -108,7 +108,8 @@ def test_explain_lines_with_and_without_host_namespace() -> None:
     web = NetnsRef.parse("web")
     veth = AddVeth("cni0123", "eth0", web, master="br-lab", mtu=1400, peer_mac="02:00:00:00:00:01")
     assert veth.explain(plain) == [
-        "ip link add cni0123 mtu 1400 master br-lab type veth peer name eth0 netns web mtu 1400 address 02:00:00:00:00:01"
+        "ip link add cni0123 mtu 1400 master br-lab type veth peer name eth0 netns web mtu 1400 address 02:00:00:00:00:01",
+        "ip link set cni0123 up",
     ]
     assert veth.explain(sandbox)[0].startswith("ip -n h1 link add cni0123")
     assert AddBridge("br-lab").explain(sandbox) == ["ip -n h1 link add br-lab type bridge"]

@@ -1,0 +1,777 @@
+"""Benchmark: attach network namespaces to a cnictl bridge network, against the reference CNI plugins.
+
+For each N (default 1, 100, 500) and each variant, attach N network namespaces one after another,
+then detach them all, timing every single operation:
+
+* library:   one Python process enters the host namespace once (cnictl.host.Host) and calls
+             cnictl.ops.attach / cnictl.ops.detach; time per call (perf_counter).
+* cli:       one `cnictl attach` / `cnictl detach` exec per namespace; wall time per exec. Only up to
+             --cli-max namespaces are timed; for a larger N the first N - cli_max are attached by the
+             library (untimed) and the last cli_max attaches (and their detaches) are timed as a sample.
+* reference: /usr/lib/cni/bridge + host-local (isGateway, ipMasq) exec'd as a runtime does (CNI_COMMAND
+             ADD/DEL, netconf on stdin, DEL with prevResult = ADD result). The exec loop runs in a child
+             Python process that has setns'd into the reference host namespace, so no `ip netns exec` is
+             paid per call; the cost of `ip netns exec <ns> /bin/true` is still measured and shown.
+
+N below 20 is repeated in rounds on fresh namespaces (N=1: 20 rounds of attach 1 / detach 1), so its
+median is not a single sample. Creating the namespaces is never part of a timed attach.
+
+Isolation: everything happens in namespaces named bn<pid>{h,k,r,c<i>,w<i>} (cnictl host, CLI host,
+reference host, containers, warm-up containers); the root network namespace is never changed.
+State and IPAM live in a temporary directory. All of it is removed in `finally`, also on Ctrl-C.
+
+Run as root:  .venv/bin/python bench/attach.py [--quick] [--sizes 1,100,500] [--cli-max 100] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import ipaddress
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+NETNS_DIR = "/run/netns"
+CNI_DIR = "/usr/lib/cni"
+CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
+LIB_NET = "bench"
+LIB_SUBNET = "10.99.0.0/16"
+REF_NET = "refnet"
+REF_BRIDGE = "refbr0"
+REF_SUBNET = "10.98.0.0/16"
+WARMUP = 3
+MIN_SAMPLES = 20  # an N below this is repeated in rounds on fresh namespaces
+VARIANTS = ("library", "cli", "reference")
+
+# targets: (key, label, comparison, threshold)
+TARGET_REF_OVER_LIB = 5.0
+TARGET_LIB_GROWTH = 1.2
+TARGET_DETACH_OVER_DEL = 0.5
+TARGET_CLI_ATTACH_MS = 300.0
+TARGET_HELP_MS = 150.0
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the run stops (and cleans up)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# small helpers shared by the driver and the workers
+# ------------------------------------------------------------------------------------------------
+def ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def reservations(directory: Path) -> list[str]:
+    """Reservation files (named by an IP address) in a host-local directory."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            continue
+        out.append(name)
+    return sorted(out)
+
+
+def check_distinct(addresses: dict[str, str], subnet: str, what: str) -> list[str]:
+    """Every namespace got an address, inside the subnet, and no two share one."""
+    errors = []
+    net = ipaddress.ip_network(subnet)
+    seen: dict[str, str] = {}
+    for name, cidr in addresses.items():
+        ip = cidr.split("/")[0]
+        if ipaddress.ip_address(ip) not in net:
+            errors.append(f"{what}: {name} got {cidr}, outside {subnet}")
+        if ip in seen:
+            errors.append(f"{what}: {name} and {seen[ip]} both got {ip}")
+        seen[ip] = name
+    return errors
+
+
+def verify_attached(expected: dict[str, str], what: str) -> list[str]:
+    """eth0 of every namespace carries the address its attach reported (read with a fresh netlink socket)."""
+    from cnictl.netlink.client import Netlink
+
+    errors = []
+    for name, cidr in expected.items():
+        with Netlink(f"{NETNS_DIR}/{name}") as nl:
+            found = [c for _ifname, c in nl.addresses("eth0")]
+        if cidr not in found:
+            errors.append(f"{what}: {name}/eth0 has {found or 'no address'}, attach reported {cidr}")
+    return errors
+
+
+def verify_detached(names: list[str], what: str) -> list[str]:
+    """No eth0 is left in any namespace."""
+    from cnictl.netlink.client import Netlink
+
+    errors = []
+    for name in names:
+        with Netlink(f"{NETNS_DIR}/{name}") as nl:
+            if nl.link_index("eth0") is not None:
+                errors.append(f"{what}: {name} still has eth0 after detach")
+    return errors
+
+
+def check_ipam(directory: Path, expected: int, what: str) -> list[str]:
+    held = reservations(directory)
+    if len(held) != expected:
+        shown = ", ".join(held[:5]) + (" ..." if len(held) > 5 else "")
+        return [f"{what}: {directory} holds {len(held)} reservation(s), expected {expected} ({shown})"]
+    return []
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+# ------------------------------------------------------------------------------------------------
+# workers: child processes started by the driver with `--worker SPEC.json`
+# ------------------------------------------------------------------------------------------------
+def worker_library(spec: dict[str, Any]) -> dict[str, Any]:
+    """Attach/detach with the cnictl library in one process, with the host namespace entered once."""
+    from cnictl import ops
+    from cnictl.host import Host
+
+    mode = spec["mode"]  # cycle | attach | detach
+    host = Host(netns=spec["host"], state_dir=spec["state"]).enter()
+    ipam_dir = host.paths.ipam_root / LIB_NET
+    res: dict[str, Any] = {"attach_ms": [], "detach_ms": [], "errors": [], "fd_peak": 0}
+    try:
+        if spec.get("create"):
+            ops.create_network(host, ops.NetworkRequest(name=LIB_NET, subnets=[LIB_SUBNET]))
+        for name in spec.get("warmup", []):
+            ops.attach(host, LIB_NET, name)
+            ops.detach(host, LIB_NET, name)
+        for names in spec["rounds"]:
+            addresses: dict[str, str] = {}
+            if mode in ("cycle", "attach"):
+                for name in names:
+                    t0 = time.perf_counter()
+                    out = ops.attach(host, LIB_NET, name)
+                    res["attach_ms"].append(ms_since(t0))
+                    addresses[name] = out.result["addresses"][0]
+                res["fd_peak"] = max(res["fd_peak"], open_fds())
+                res["errors"] += check_distinct(addresses, LIB_SUBNET, "library attach")
+                if spec.get("verify", True):
+                    res["errors"] += verify_attached(addresses, "library attach")
+                    res["errors"] += check_ipam(ipam_dir, spec.get("prefilled", 0) + len(names), "library attach")
+            if mode in ("cycle", "detach"):
+                for name in names:
+                    t0 = time.perf_counter()
+                    ops.detach(host, LIB_NET, name)
+                    res["detach_ms"].append(ms_since(t0))
+                if spec.get("verify", True):
+                    res["errors"] += verify_detached(names, "library detach")
+                    res["errors"] += check_ipam(ipam_dir, spec.get("remaining", 0), "library detach")
+            res.setdefault("addresses", {}).update(addresses)
+        if spec.get("delete"):
+            ops.delete_network(host, LIB_NET, force=True)
+            if ipam_dir.exists():
+                res["errors"].append(f"library: {ipam_dir} still exists after delete_network")
+    finally:
+        host.close()
+    return res
+
+
+def _ref_conf(hl_dir: str) -> dict[str, Any]:
+    return {
+        "cniVersion": "1.0.0",
+        "name": REF_NET,
+        "type": "bridge",
+        "bridge": REF_BRIDGE,
+        "isGateway": True,
+        "ipMasq": True,
+        "ipam": {
+            "type": "host-local",
+            "dataDir": hl_dir,
+            "ranges": [[{"subnet": REF_SUBNET}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+        },
+    }
+
+
+def _ref_exec(command: str, name: str, conf: dict[str, Any]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": name,
+        "CNI_NETNS": f"{NETNS_DIR}/{name}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": CNI_DIR,
+        "PATH": CNI_PATH_ENV,
+    }
+    data = json.dumps(conf).encode()
+    t0 = time.perf_counter()
+    proc = subprocess.run([f"{CNI_DIR}/bridge"], input=data, env=env, capture_output=True, check=False)
+    return ms_since(t0), proc
+
+
+def worker_reference(spec: dict[str, Any]) -> dict[str, Any]:
+    """Exec bridge+host-local ADD/DEL from inside the reference host namespace (this process setns'd there)."""
+    import cnictl.netlink.client  # noqa: F401 - loaded before any timing (used by the checks between phases)
+    from cnictl.netns import NetnsRef, enter
+
+    os.close(enter(NetnsRef.parse(spec["host"])))  # for good: every exec'd plugin starts in this namespace
+    hl_dir = spec["hl"]
+    conf = _ref_conf(hl_dir)
+    ipam_dir = Path(hl_dir) / REF_NET
+    res: dict[str, Any] = {"attach_ms": [], "detach_ms": [], "errors": [], "addresses": {}}
+
+    def add(name: str) -> tuple[float, dict[str, Any]]:
+        ms, proc = _ref_exec("ADD", name, conf)
+        if proc.returncode != 0:
+            raise BenchError(f"reference ADD {name} failed ({proc.returncode}): {(proc.stdout or proc.stderr).decode()[:300]}")
+        return ms, json.loads(proc.stdout)
+
+    def delete(name: str, prev: dict[str, Any]) -> float:
+        ms, proc = _ref_exec("DEL", name, {**conf, "prevResult": prev})
+        if proc.returncode != 0:
+            raise BenchError(f"reference DEL {name} failed ({proc.returncode}): {(proc.stdout or proc.stderr).decode()[:300]}")
+        return ms
+
+    # exec floor of this driver: subprocess.run of /bin/true from inside the namespace
+    floor = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        subprocess.run(["/bin/true"], check=True)
+        floor.append(ms_since(t0))
+    res["true_ms"] = floor
+
+    for name in spec.get("warmup", []):
+        _ms, result = add(name)
+        delete(name, result)
+    for names in spec["rounds"]:
+        results: dict[str, dict[str, Any]] = {}
+        addresses: dict[str, str] = {}
+        for name in names:
+            ms, result = add(name)
+            res["attach_ms"].append(ms)
+            results[name] = result
+            ips = result.get("ips") or []
+            addresses[name] = ips[0]["address"] if ips else "none"
+        res["errors"] += check_distinct(addresses, REF_SUBNET, "reference ADD")
+        res["errors"] += verify_attached(addresses, "reference ADD")
+        res["errors"] += check_ipam(ipam_dir, len(names), "reference ADD")
+        for name in names:
+            res["detach_ms"].append(delete(name, results[name]))
+        res["errors"] += verify_detached(names, "reference DEL")
+        res["errors"] += check_ipam(ipam_dir, 0, "reference DEL")
+        res["addresses"].update(addresses)
+    return res
+
+
+def worker_check(spec: dict[str, Any]) -> dict[str, Any]:
+    errors = verify_attached(spec.get("attached", {}), spec["what"]) + verify_detached(spec.get("detached", []), spec["what"])
+    return {"errors": errors}
+
+
+WORKERS = {"library": worker_library, "reference": worker_reference, "check": worker_check}
+
+
+def run_worker(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        res = WORKERS[spec["kind"]](spec)
+    except BenchError as e:
+        res = {"fatal": str(e)}
+    except Exception as e:  # noqa: BLE001 - report anything to the driver, which stops the run
+        res = {"fatal": f"{type(e).__name__}: {e}"}
+    Path(spec["out"]).write_text(json.dumps(res))
+    return 1 if "fatal" in res else 0
+
+
+# ------------------------------------------------------------------------------------------------
+# statistics
+# ------------------------------------------------------------------------------------------------
+def pctl(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def summarize(samples: list[float], positional: bool) -> dict[str, float | None]:
+    if not samples:
+        return {"n": 0, "median": None, "p90": None, "first10": None, "last10": None}
+    k = max(1, round(len(samples) * 0.1))
+    return {
+        "n": len(samples),
+        "median": statistics.median(samples),
+        "p90": pctl(samples, 0.9),
+        "first10": statistics.median(samples[:k]) if positional else None,
+        "last10": statistics.median(samples[-k:]) if positional else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# the driver (root namespace: only creates/removes its own namespaces and starts processes)
+# ------------------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run_id = f"bn{os.getpid()}"
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-"))
+        venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+        # exec the venv's binaries directly: a pyenv `python3` shim would add ~80 ms to every exec
+        self.python = str(venv_python) if venv_python.exists() else sys.executable
+        self.cnictl = args.cnictl or str(Path(self.python).parent / "cnictl")
+        self.created: set[str] = set()
+        self.errors: list[str] = []
+        self.results: dict[int, dict[str, Any]] = {}
+        self.floors: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self._seq = 0
+
+    # ---- names -------------------------------------------------------------------------------
+    HOST_SUFFIX = {"library": "h", "cli": "k", "reference": "r"}
+
+    def host_ns(self, variant: str) -> str:
+        return f"{self.run_id}{self.HOST_SUFFIX[variant]}"
+
+    def container(self, i: int) -> str:
+        return f"{self.run_id}c{i}"
+
+    def warm(self, i: int) -> str:
+        return f"{self.run_id}w{i}"
+
+    def ours(self, name: str) -> bool:
+        rest = name[len(self.run_id):]
+        return name.startswith(self.run_id) and rest[:1] in ("h", "k", "r", "c", "w")
+
+    # ---- namespaces (ip -batch: one exec for many, the driver never changes its own namespace) --------
+    def ns_add(self, names: list[str]) -> None:
+        for name in names:
+            if not self.ours(name):
+                raise BenchError(f"refusing to create namespace {name}: not one of this run's names")
+        self.created.update(names)
+        proc = subprocess.run(["ip", "-batch", "-"], input="".join(f"netns add {n}\n" for n in names),
+                              text=True, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise BenchError(f"ip netns add failed: {proc.stderr.strip()}")
+
+    def ns_del(self, names: list[str]) -> None:
+        names = [n for n in names if self.ours(n) and os.path.exists(f"{NETNS_DIR}/{n}")]
+        if names:
+            subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in names),
+                           text=True, capture_output=True, check=False)
+        for n in names:
+            if os.path.exists(f"{NETNS_DIR}/{n}"):
+                subprocess.run(["ip", "netns", "del", n], capture_output=True, check=False)
+
+    def leftover_ns(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(NETNS_DIR) if self.ours(n))
+        except FileNotFoundError:
+            return []
+
+    # ---- processes -----------------------------------------------------------------------------
+    def worker(self, kind: str, **spec: Any) -> dict[str, Any]:
+        self._seq += 1
+        spec_path = self.tmp / f"job{self._seq}.json"
+        out_path = self.tmp / f"job{self._seq}.out.json"
+        spec.update(kind=kind, out=str(out_path))
+        spec_path.write_text(json.dumps(spec))
+        proc = subprocess.run([self.python, os.path.abspath(__file__), "--worker", str(spec_path)],
+                              capture_output=True, text=True, check=False)
+        if not out_path.exists():
+            raise BenchError(f"{kind} worker died (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
+        res: dict[str, Any] = json.loads(out_path.read_text())
+        if "fatal" in res:
+            raise BenchError(f"{kind} worker: {res['fatal']}")
+        self.errors += res.get("errors", [])
+        return res
+
+    def cli_env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if not k.startswith("CNICTL_")}
+
+    def cli(self, *argv: str, host: str | None = None, state: Path | None = None) -> tuple[float, str]:
+        cmd = [self.cnictl]
+        if host is not None:
+            cmd += ["--netns", host, "--state-dir", str(state), "--json"]
+        cmd += list(argv)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.cli_env(), check=False)
+        ms = ms_since(t0)
+        if proc.returncode != 0:
+            raise BenchError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[:400]}")
+        return ms, proc.stdout
+
+    # ---- plan ------------------------------------------------------------------------------------
+    def rounds_for(self, n: int) -> list[list[str]]:
+        reps = math.ceil(MIN_SAMPLES / n) if n < MIN_SAMPLES else 1
+        return [[self.container(r * n + i) for i in range(n)] for r in range(reps)]
+
+    def settle(self) -> None:
+        time.sleep(self.args.settle)
+
+    def run(self) -> None:
+        sizes = self.args.sizes
+        total = max(len(r) * len(r[0]) for r in (self.rounds_for(n) for n in sizes))
+        warm = [self.warm(i) for i in range(WARMUP)]
+        print(f"run {self.run_id}: creating {total + WARMUP} container namespaces (untimed) ...", flush=True)
+        self.ns_add([self.container(i) for i in range(total)] + warm)
+        self.measure_floors()
+        for n in sizes:
+            self.results[n] = {}
+            for variant in self.args.variants:
+                t0 = time.perf_counter()
+                print(f"N={n}: {variant} ...", end=" ", flush=True)
+                res = getattr(self, f"run_{variant}")(n, warm)
+                if res is not None:
+                    self.results[n][variant] = res
+                print(f"{(time.perf_counter() - t0):.1f} s", flush=True)
+                self.settle()
+
+    def measure_floors(self) -> None:
+        reps = 10
+        helps = [self.cli("--help")[0] for _ in range(reps)]
+        self.floors["cnictl_help_ms"] = helps
+        probe = self.host_ns("reference")
+        self.ns_add([probe])
+        try:
+            nsexec = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                subprocess.run(["ip", "netns", "exec", probe, "/bin/true"], check=True)
+                nsexec.append(ms_since(t0))
+            self.floors["ip_netns_exec_true_ms"] = nsexec
+        finally:
+            self.ns_del([probe])
+
+    # ---- variants ----------------------------------------------------------------------------------
+    def run_library(self, n: int, warm: list[str]) -> dict[str, Any]:
+        host = self.host_ns("library")
+        rounds = self.rounds_for(n)
+        self.ns_add([host])
+        try:
+            res = self.worker("library", mode="cycle", host=host, state=str(self.tmp / f"lib-{n}"), create=True,
+                              delete=True, warmup=warm, rounds=rounds)
+        finally:
+            self.ns_del([host])
+        return {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds),
+                "fd_peak": res["fd_peak"]}
+
+    def run_cli(self, n: int, warm: list[str]) -> dict[str, Any] | None:
+        cli_max = self.args.cli_max
+        if cli_max <= 0:
+            return None
+        host = self.host_ns("cli")
+        state = self.tmp / f"cli-{n}"
+        ipam_dir = state / "ipam" / LIB_NET
+        rounds = self.rounds_for(n)
+        prefill: list[str] = []
+        if n > cli_max:  # sample: the library attaches the first n - cli_max, the CLI the last cli_max
+            prefill, rounds = rounds[0][: n - cli_max], [rounds[0][n - cli_max:]]
+        self.ns_add([host])
+        attach_ms: list[float] = []
+        detach_ms: list[float] = []
+        try:
+            self.cli("net", "create", LIB_NET, "--subnet", LIB_SUBNET, host=host, state=state)
+            for name in warm:
+                self.cli("attach", LIB_NET, name, host=host, state=state)
+                self.cli("detach", LIB_NET, name, host=host, state=state)
+            if prefill:
+                self.worker("library", mode="attach", host=host, state=str(state), rounds=[prefill], verify=False)
+            for names in rounds:
+                addresses = {}
+                for name in names:
+                    ms, out = self.cli("attach", LIB_NET, name, host=host, state=state)
+                    attach_ms.append(ms)
+                    addresses[name] = json.loads(out)["addresses"][0]
+                self.errors += check_distinct(addresses, LIB_SUBNET, "cli attach")
+                self.errors += check_ipam(ipam_dir, len(prefill) + len(names), "cli attach")
+                if names is rounds[0]:  # the kernel side of one round (a check process per round would dominate N=1)
+                    self.worker("check", what="cli attach", attached=addresses)
+                for name in names:
+                    detach_ms.append(self.cli("detach", LIB_NET, name, host=host, state=state)[0])
+                self.errors += check_ipam(ipam_dir, len(prefill), "cli detach")
+            if prefill:
+                self.worker("library", mode="detach", host=host, state=str(state), rounds=[prefill], verify=False)
+                self.errors += check_ipam(ipam_dir, 0, "cli (prefill detach)")
+                self.worker("check", what="cli prefill", attached={}, detached=prefill)
+            self.worker("check", what="cli detach", detached=[name for names in rounds for name in names])
+            self.cli("net", "rm", LIB_NET, "--force", host=host, state=state)
+        finally:
+            self.ns_del([host])
+        return {"attach_ms": attach_ms, "detach_ms": detach_ms, "rounds": len(rounds), "prefilled": len(prefill)}
+
+    def run_reference(self, n: int, warm: list[str]) -> dict[str, Any]:
+        host = self.host_ns("reference")
+        rounds = self.rounds_for(n)
+        self.ns_add([host])
+        try:
+            res = self.worker("reference", host=host, hl=str(self.tmp / f"ref-{n}" / "hl"), warmup=warm, rounds=rounds)
+        finally:
+            self.ns_del([host])
+        self.floors.setdefault("refns_true_ms", []).extend(res["true_ms"])
+        return {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds)}
+
+    # ---- cleanup ----------------------------------------------------------------------------------
+    def cleanup(self) -> list[str]:
+        self.ns_del(sorted(self.created | set(self.leftover_ns())))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        problems = [f"namespace {n} is still there" for n in self.leftover_ns()]
+        if self.tmp.exists():
+            problems.append(f"{self.tmp} is still there")
+        return problems
+
+
+# ------------------------------------------------------------------------------------------------
+# root namespace guard: read-only snapshots before and after
+# ------------------------------------------------------------------------------------------------
+def root_snapshot() -> dict[str, str]:
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        except FileNotFoundError:
+            return "(not available)"
+
+    links = "\n".join(line.split("\\")[0] for line in out("ip", "-o", "link").splitlines())
+    snap = {
+        "links": links,
+        "routes": out("ip", "-o", "route") + out("ip", "-o", "-6", "route"),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+        "nft_ruleset_sha256": hashlib.sha256(out("nft", "list", "ruleset").encode()).hexdigest()[:16],
+    }
+    return snap
+
+
+def compare_root(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return [f"root namespace {k} changed: {before[k]!r} -> {after[k]!r}" for k in before if before[k] != after[k]]
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+# ------------------------------------------------------------------------------------------------
+def fmt(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def build_report(bench: Bench) -> dict[str, Any]:
+    table: dict[str, dict[str, Any]] = {}
+    for n, per in bench.results.items():
+        table[str(n)] = {}
+        for variant, res in per.items():
+            positional = res["rounds"] == 1
+            table[str(n)][variant] = {
+                **{k: v for k, v in res.items() if k not in ("attach_ms", "detach_ms")},
+                "attach": summarize(res["attach_ms"], positional),
+                "detach": summarize(res["detach_ms"], positional),
+                "attach_ms": [round(x, 3) for x in res["attach_ms"]],
+                "detach_ms": [round(x, 3) for x in res["detach_ms"]],
+            }
+    checks: list[dict[str, Any]] = []
+
+    def med(n: int, variant: str, op: str) -> float | None:
+        return table.get(str(n), {}).get(variant, {}).get(op, {}).get("median")
+
+    def add(label: str, value: float | None, op: str, limit: float, unit: str) -> None:
+        ok = None if value is None else (value >= limit if op == ">=" else value <= limit if op == "<=" else value < limit)
+        checks.append({"check": label, "value": value, "target": f"{op} {limit:g}{unit}", "unit": unit,
+                       "pass": ok})
+
+    sizes = sorted(bench.results)
+    for n in sizes:
+        ref, lib = med(n, "reference", "attach"), med(n, "library", "attach")
+        add(f"reference attach / library attach, N={n}", ref / lib if ref and lib else None, ">=", TARGET_REF_OVER_LIB, "x")
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        a, b = med(hi, "library", "attach"), med(lo, "library", "attach")
+        add(f"library attach N={hi} / N={lo}", a / b if a and b else None, "<=", TARGET_LIB_GROWTH, "x")
+    for n in sizes:
+        lib, ref = med(n, "library", "detach"), med(n, "reference", "detach")
+        add(f"library detach / reference DEL, N={n}", lib / ref if lib and ref else None, "<=", TARGET_DETACH_OVER_DEL, "x")
+    for n in sizes:
+        if "cli" in bench.results[n]:
+            add(f"CLI attach wall median, N={n}", med(n, "cli", "attach"), "<", TARGET_CLI_ATTACH_MS, " ms")
+    helps = bench.floors.get("cnictl_help_ms")
+    add("cnictl --help median", statistics.median(helps) if helps else None, "<", TARGET_HELP_MS, " ms")
+    floors = {k: {"median": statistics.median(v), "samples": [round(x, 3) for x in v]} for k, v in bench.floors.items() if v}
+    return {"results": table, "targets": checks, "floors": floors}
+
+
+def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> None:
+    p = print
+    p("")
+    p(f"cnictl attach benchmark  run {bench.run_id}  {env['kernel']}  {env['cpus']} CPUs  "
+      f"load {env['load_start']} -> {env['load_end']}  {env['started']}")
+    p(f"reference: containernetworking-plugins {env['cni_plugins']} bridge+host-local (isGateway, ipMasq), exec'd "
+      "directly from a child Python process that setns'd into its own reference host namespace (fair: no "
+      "`ip netns exec` per call).")
+    fl = report["floors"]
+
+    def floor(key: str) -> str:
+        return fmt(fl[key]["median"], 2) if key in fl else "-"
+
+    p(f"exec floors: /bin/true from the reference driver (inside the namespace) {floor('refns_true_ms')} ms; "
+      f"`ip netns exec <ns> /bin/true` {floor('ip_netns_exec_true_ms')} ms (not paid by the reference loop, shown "
+      f"for comparison); `cnictl --help` {floor('cnictl_help_ms')} ms (median of 10).")
+    p("times in ms per namespace; N<20 runs in rounds of N on fresh namespaces (first/last 10% then '-');")
+    p(f"cli*: N > --cli-max ({bench.args.cli_max}): the first N-{bench.args.cli_max} were attached by the library "
+      f"(untimed), the last {bench.args.cli_max} attaches and their detaches were timed with the CLI.")
+    p("")
+    hdr = f"{'N':>5}  {'variant':<10} {'n':>4}  {'attach':>8} {'p90':>8} {'first10%':>9} {'last10%':>8}  " \
+          f"{'detach':>8} {'p90':>8}"
+    p(hdr)
+    p("-" * len(hdr))
+    for n, per in report["results"].items():
+        for variant in VARIANTS:
+            r = per.get(variant)
+            if r is None:
+                continue
+            a, d = r["attach"], r["detach"]
+            name = variant + ("*" if r.get("prefilled") else "")
+            p(f"{n:>5}  {name:<10} {a['n']:>4}  {fmt(a['median']):>8} {fmt(a['p90']):>8} {fmt(a['first10']):>9} "
+              f"{fmt(a['last10']):>8}  {fmt(d['median']):>8} {fmt(d['p90']):>8}")
+    p("")
+    p("targets")
+    for c in report["targets"]:
+        verdict = "n/a" if c["pass"] is None else ("PASS" if c["pass"] else "FAIL")
+        digits = 2 if c["unit"] == "x" else 1
+        p(f"  {c['check']:<44} {fmt(c['value'], digits):>8}{c['unit']:<3}  target {c['target']:<9} {verdict}")
+    fds = {n: per["library"].get("fd_peak") for n, per in report["results"].items() if "library" in per}
+    if fds:
+        p("")
+        p("library process open fds after its attach phases (peak): " + ", ".join(f"N={n}: {v}" for n, v in fds.items())
+          + f" (N<{MIN_SAMPLES}: all rounds in one Host; cnictl keeps a netns fd and a netlink socket per namespace "
+          "it ever attached, also after detach)")
+
+
+def environment() -> dict[str, Any]:
+    def cmd(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
+        except FileNotFoundError:
+            return "?"
+
+    return {
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "cni_plugins": cmd("dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins") or "?",
+        "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# main
+# ------------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,100,500", help="comma-separated N values (default 1,100,500)")
+    ap.add_argument("--quick", action="store_true", help="sizes 1,20 (overrides --sizes)")
+    ap.add_argument("--cli-max", type=int, default=100,
+                    help="time at most this many CLI attaches per N; larger N are sampled (default 100, 0: skip CLI)")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="subset of library,cli,reference")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds to wait between variants (default 1)")
+    ap.add_argument("--cnictl", help="cnictl executable (default: next to this Python)")
+    ap.add_argument("--json", metavar="FILE", help="write every figure (and raw samples) to FILE")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return args
+    sizes_text = "1,20" if args.quick else args.sizes
+    try:
+        args.sizes = sorted({int(x) for x in sizes_text.split(",") if x.strip()})
+    except ValueError:
+        ap.error(f"bad --sizes {sizes_text!r}: give integers such as 1,100,500")
+    if not args.sizes or min(args.sizes) < 1:
+        ap.error("--sizes needs positive integers")
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in args.variants if v not in VARIANTS]
+    if bad:
+        ap.error(f"unknown variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        return run_worker(args.worker)
+    if os.geteuid() != 0:
+        print("attach.py: needs root (creates network namespaces)", file=sys.stderr)
+        return 2
+    if "reference" in args.variants and not os.access(f"{CNI_DIR}/bridge", os.X_OK):
+        print(f"attach.py: {CNI_DIR}/bridge not found (apt-get install containernetworking-plugins)", file=sys.stderr)
+        return 2
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    env = environment()
+    before = root_snapshot()
+    bench = Bench(args)
+    if not os.access(bench.cnictl, os.X_OK):
+        print(f"attach.py: {bench.cnictl} is not executable (give --cnictl PATH)", file=sys.stderr)
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+        return 2
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if "library" in args.variants and soft < 6 * max(args.sizes) + 200:
+        print(f"attach.py: warning: open-file limit {soft} may be too low: the cnictl library keeps about 5 fds per "
+              "attached namespace (raise it with ulimit -n)", file=sys.stderr)
+    status = 0
+    fatal = None
+    try:
+        bench.run()
+    except KeyboardInterrupt:
+        fatal = "interrupted"
+        status = 130
+    except BenchError as e:
+        fatal = str(e)
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        problems = bench.cleanup()
+        after = root_snapshot()
+        problems += compare_root(before, after)
+    env["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    report = build_report(bench)
+    print_report(bench, report, env)
+    print("")
+    if fatal:
+        print(f"RUN STOPPED: {fatal}")
+    if bench.errors:
+        print(f"correctness: {len(bench.errors)} violation(s):")
+        for e in bench.errors[:30]:
+            print(f"  {e}")
+    else:
+        print("correctness: every attach got a distinct address in its subnet and on eth0; after detach no eth0 "
+              "is left and the IPAM directories hold no reservations: OK")
+    if problems:
+        print("cleanup: PROBLEMS: " + "; ".join(problems))
+    else:
+        print(f"cleanup: all {len(bench.created)} namespaces of this run and {bench.tmp} removed; root namespace "
+              f"links, routes, nft ruleset and ip_forward={after['ip_forward']} unchanged: OK")
+    if args.json:
+        doc = {"environment": env, "params": {"sizes": args.sizes, "cli_max": args.cli_max, "warmup": WARMUP,
+                                               "min_samples": MIN_SAMPLES, "variants": args.variants},
+               **report, "correctness_errors": bench.errors, "cleanup_problems": problems, "stopped": fatal}
+        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if status == 0 and (bench.errors or problems):
+        status = 1
+    return status
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
