@@ -73,6 +73,7 @@ class Host:
         self._fds: dict[str, int] = {}
         self._fw: FirewallBackend | None = None
         self._home_fd: int | None = None
+        self._own_fd: int | None = None
 
     # ---- life cycle --------------------------------------------------------------------
     def enter(self) -> Host:
@@ -94,6 +95,9 @@ class Host:
         if self._fw is not None:
             self._fw.close()
             self._fw = None
+        if self._own_fd is not None:
+            os.close(self._own_fd)
+            self._own_fd = None
         if self._home_fd is not None:
             setns_fd(self._home_fd)
             os.close(self._home_fd)
@@ -126,8 +130,14 @@ class Host:
         if nl is None:
             from cnictl.netlink.client import Netlink
 
-            nl = self._nl_in[ref.path] = Netlink(self.netns_fd(ref))
+            nl = self._nl_in[ref.path] = Netlink(self.netns_fd(ref), self.home_fd())
         return nl
+
+    def home_fd(self) -> int:
+        """An open fd of the host namespace (where this thread lives), to come back to after a visit."""
+        if self._own_fd is None:
+            self._own_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        return self._own_fd
 
     def forget(self, ref: NetnsRef) -> None:
         """Drop cached handles to a namespace (before it is removed)."""

@@ -120,9 +120,12 @@ class NetnsRef:
 
 
 @contextlib.contextmanager
-def entered(path_or_fd: str | int) -> Iterator[None]:
-    """Run the body with this thread inside another network namespace, then come back."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+def entered(path_or_fd: str | int, home: int | None = None) -> Iterator[None]:
+    """Run the body with this thread inside another network namespace, then come back.
+
+    *home* is an open fd of the namespace to come back to (default: the current one, opened here).
+    """
+    own = home if home is not None else os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     fd = path_or_fd if isinstance(path_or_fd, int) else os.open(path_or_fd, os.O_RDONLY | os.O_CLOEXEC)
     try:
         setns_fd(fd)
@@ -131,7 +134,8 @@ def entered(path_or_fd: str | int) -> Iterator[None]:
         finally:
             setns_fd(own)
     finally:
-        os.close(own)
+        if home is None:
+            os.close(own)
         if not isinstance(path_or_fd, int):
             os.close(fd)
 

@@ -331,10 +331,15 @@ def attach(
         holder = ipam.directory / str(want)
         if holder.exists():
             raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: cnictl ipam show {network}")
-    if host.nl_for(ref).link_index(ifname, cached=False) is not None:
-        raise ConflictError(
-            f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname"
-        )
+    def ifname_taken() -> ConflictError | None:
+        if host.nl_for(ref).link_index(ifname, cached=False) is None:
+            return None
+        return ConflictError(f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname")
+
+    # A real run learns this from the kernel (EEXIST when the veth is created, then rolled back), which
+    # saves a netlink round trip on every attach; a dry run asks first.
+    if opts.dry_run and (taken := ifname_taken()) is not None:
+        raise taken
     att = Attachment(
         network=network,
         container_id=cid,
@@ -364,7 +369,13 @@ def attach(
         with store.locked(exclusive=False):
             if not store.network_path(network).exists():  # removed while we were planning
                 raise NotFoundError(f'network "{network}" not found', hint="see: cnictl net ls")
-            _run(host, plan, opts)
+            try:
+                _run(host, plan, opts)
+            except ConflictError:
+                taken = ifname_taken()
+                if taken is not None:
+                    raise taken from None
+                raise
     finally:
         host.forget(ref)  # no socket or fd per namespace outlives its attach
     return Outcome(att.to_dict(), plan, applied=True)

@@ -46,8 +46,8 @@ class ReserveIP(Step):
 
     def apply(self, host: Host) -> None:
         self.dir_existed = self.store.directory.exists()
-        self.previous = [self.store.last_reserved(i) for i in range(len(self.ranges))] if self.dir_existed else []
         self.reserved = self.store.allocate(self.ranges, self.container_id, self.ifname, self.requested)
+        self.previous = [self.store.previous_last.get(i) for i in range(len(self.ranges))]
         self.leases = list(self.reserved)
 
     def undo(self, host: Host) -> None:

@@ -66,7 +66,7 @@ class WriteSysctl(Step):
         if self.netns is not None:
             from cnictl.netns import entered
 
-            with entered(host.netns_fd(self.netns)):
+            with entered(host.netns_fd(self.netns), host.home_fd()):
                 return self._apply()
         return self._apply()
 

@@ -85,6 +85,9 @@ def _write_all(fd: int, data: bytes) -> None:
 class HostLocalStore:
     """Reservations of one network in `directory` (`<dataDir>/<network name>`), host-local format."""
 
+    previous_last: dict[int, IPAddress | None]
+    """After allocate(): each range's last_reserved_ip before the call (for an exact undo)."""
+
     def __init__(self, directory: Path | str, lock_timeout: float = 30.0) -> None:
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
@@ -348,11 +351,13 @@ class HostLocalStore:
         content = f"{cid}{LINE_BREAK}{ifname}".encode()
 
         leases: list[Lease] = []
+        self.previous_last: dict[int, IPAddress | None] = {}
         with self._locked(create=True):
             try:
                 for index, rng in enumerate(ranges):
                     ip = wanted.get(index)
                     if ip is not None:
+                        self.previous_last[index] = self.last_reserved(index)
                         if not self._reserve(ip, content, index):
                             raise ConflictError(
                                 f"requested IP {ip} is already reserved, {self._holder_text(ip)}",
@@ -370,7 +375,8 @@ class HostLocalStore:
         return leases
 
     def _reserve_next(self, rng: Range, range_index: int, content: bytes) -> IPAddress:
-        for candidate in rng.iter_from(self.last_reserved(range_index)):
+        last = self.previous_last[range_index] = self.last_reserved(range_index)
+        for candidate in rng.iter_from(last):
             if self._reserve(candidate, content, range_index):
                 return candidate
         raise IpamExhaustedError(

@@ -42,14 +42,16 @@ def _errno_name(code: int) -> str:
 class Netlink:
     """An rtnetlink socket in the current namespace, or in the namespace at *netns_path*."""
 
-    def __init__(self, netns_path: str | int | None = None) -> None:
+    def __init__(self, netns_path: str | int | None = None, home: int | None = None) -> None:
         IPRoute, self._NetlinkError = load()
         # groups=0: no multicast subscription. cnictl only asks and changes; receiving every link,
         # address and route event of the namespace would make each request parse unrelated messages.
+        # In the host namespace, requests are echoed back (NLM_F_ECHO): creating a veth then tells us the
+        # peer's ifindex in the other namespace (IFLA_LINK), which saves a lookup there.
         if netns_path is None:
-            self._ipr = IPRoute(groups=0)
+            self._ipr = IPRoute(groups=0, nlm_echo=True)
         else:
-            with entered(netns_path):
+            with entered(netns_path, home):
                 self._ipr = IPRoute(groups=0)
         self._index: dict[str, int] = {}
 
@@ -174,8 +176,11 @@ class Netlink:
         mtu: int | None = None,
         peer_mac: str | None = None,
         up: bool = False,
-    ) -> None:
-        """Create a veth pair whose peer is born inside another namespace (no move); *up* brings this end up."""
+    ) -> int | None:
+        """Create a veth pair whose peer is born inside another namespace (no move); *up* brings this end up.
+
+        Returns the peer's ifindex in its namespace when the kernel echoed it.
+        """
         peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": peer_netns_fd}
         kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
         if up:
@@ -188,7 +193,17 @@ class Netlink:
         if master:
             kw["master"] = self.require_index(master)
         with self._op(f"ip link add {name} type veth peer name {peer}", kind="veth"):
-            self._ipr.link("add", **kw)
+            answer = self._ipr.link("add", **kw)
+        for msg in answer or []:
+            if msg.get("event") == "RTM_NEWLINK" and msg.get_attr("IFLA_IFNAME") == name:
+                self._index[name] = msg["index"]
+                peer_index = msg.get_attr("IFLA_LINK")
+                return int(peer_index) if peer_index else None
+        return None
+
+    def remember(self, name: str, index: int) -> None:
+        """Seed the name -> ifindex cache (an index learnt from another socket's answer)."""
+        self._index[name] = index
 
     def del_link(self, name: str) -> bool:
         """Delete a link; False if it was already gone."""

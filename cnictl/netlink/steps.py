@@ -58,11 +58,13 @@ class AddVeth(Step):
         self.created = False
 
     def apply(self, host: Host) -> None:
-        host.nl().add_veth(
+        peer_index = host.nl().add_veth(
             self.name, self.peer, host.netns_fd(self.netns), master=self.master, mtu=self.mtu, peer_mac=self.peer_mac,
             up=True,
         )
         self.created = True
+        if peer_index:
+            host.nl_for(self.netns).remember(self.peer, peer_index)
 
     def undo(self, host: Host) -> None:
         if self.created:
