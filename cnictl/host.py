@@ -11,12 +11,13 @@ kept apart from other hosts' (/var/lib/cnictl/netns/h1 unless --state-dir says o
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnictl.errors import PrivilegeError
-from cnictl.netns import NetnsRef, enter, setns_fd
+from cnictl.netns import NetnsRef, enter, entered, setns_fd
 
 if TYPE_CHECKING:
     from cnictl.firewall.base import FirewallBackend
@@ -132,6 +133,13 @@ class Host:
 
             nl = self._nl_in[ref.path] = Netlink(self.netns_fd(ref), self.home_fd())
         return nl
+
+    def raw_socket(self, ref: NetnsRef) -> socket.socket:
+        """A plain rtnetlink socket bound inside *ref* (for one batch of requests; close it after)."""
+        from cnictl.netlink.rtnl import open_socket
+
+        with entered(self.netns_fd(ref), self.home_fd()):
+            return open_socket()
 
     def home_fd(self) -> int:
         """An open fd of the host namespace (where this thread lives), to come back to after a visit."""

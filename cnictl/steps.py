@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 from typing import TYPE_CHECKING
 
 from cnictl.errors import CnictlError
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from cnictl.host import Host
     from cnictl.ipam.allocator import IPAddress, Lease, Range
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.netlink.steps import AddVeth
     from cnictl.netns import NetnsRef
 
 
@@ -69,22 +71,57 @@ class ReserveIP(Step):
         ]
 
 
-class LeaseAddr(Step):
-    """Put the i-th reserved address on the container interface."""
+class ConfigureInterface(Step):
+    """Inside the namespace: the reserved addresses, link up, default routes, sent as one netlink batch.
 
-    def __init__(self, reserve: ReserveIP, index: int, ifname: str, netns: NetnsRef) -> None:
-        self.reserve, self.index, self.ifname, self.netns = reserve, index, ifname, netns
-        self.summary = f"add the reserved address to {ifname} in {netns.spec}"
+    The interface's index comes from the kernel's answer to the veth creation. A namespace that already
+    has a default route keeps it (its first network's, as docker does). Undo is the veth's deletion.
+    """
 
-    @property
-    def cidr(self) -> str:
-        return self.reserve.leases[self.index].cidr
+    def __init__(self, veth: AddVeth, reserve: ReserveIP, ifname: str, netns: NetnsRef, gateways: list[str]) -> None:
+        self.veth, self.reserve, self.ifname, self.netns, self.gateways = veth, reserve, ifname, netns, gateways
+        self.summary = f"configure {ifname} in {netns.spec}: addresses, up, default route"
+        self.skipped_routes: list[str] = []
+
+    def _lines(self) -> list[tuple[str, str]]:
+        ip = self.netns.ip_prefix()
+        out = []
+        for lease in self.reserve.leases:
+            nodad = " nodad" if lease.ip.version == 6 else ""
+            out.append(("addr", f"{ip} addr add {lease.cidr} dev {self.ifname}{nodad}"))
+        out.append(("up", f"{ip} link set {self.ifname} up"))
+        for gw in self.gateways:
+            fam = ip.replace("ip", "ip -6", 1) if ":" in gw else ip
+            out.append(("route", f"{fam} route add default via {gw} dev {self.ifname}"))
+        return out
 
     def apply(self, host: Host) -> None:
-        lease = self.reserve.leases[self.index]
-        host.nl_for(self.netns).add_addr(self.ifname, lease.cidr, nodad=lease.ip.version == 6)
+        from cnictl.netlink.rtnl import Batch
+
+        index = self.veth.peer_index or host.nl_for(self.netns).require_index(self.ifname)
+        batch = Batch()
+        lines = self._lines()
+        leases = iter(self.reserve.leases)
+        gateways = iter(self.gateways)
+        for kind, text in lines:
+            if kind == "addr":
+                batch.add_addr(index, next(leases).cidr, text)
+            elif kind == "up":
+                batch.set_up(index, text)
+            else:
+                batch.add_default_route(next(gateways), index, text)
+        sock = host.raw_socket(self.netns)
+        try:
+            codes = batch.send(sock)
+        finally:
+            sock.close()
+        for i, code in enumerate(codes):
+            if code == 0:
+                continue
+            if lines[i][0] == "route" and code == errno.EEXIST:
+                self.skipped_routes.append(lines[i][1])
+                continue
+            raise batch.error(i, code)
 
     def explain(self, host: Host) -> list[str]:
-        lease = self.reserve.leases[self.index]
-        nodad = " nodad" if lease.ip.version == 6 else ""
-        return [f"{self.netns.ip_prefix()} addr add {lease.cidr} dev {self.ifname}{nodad}"]
+        return [text for _, text in self._lines()]

@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cnictl.firewall.base import NetworkFirewall
-from cnictl.netlink.steps import AddAddr, AddBridge, AddDefaultRoute, AddVeth, DelAddr, DelLink, SetUp
+from cnictl.netlink.steps import AddAddr, AddBridge, AddVeth, DelAddr, DelLink, SetUp
 from cnictl.plan import Plan
-from cnictl.steps import LeaseAddr
+from cnictl.steps import ConfigureInterface
 from cnictl.sysctl import WriteSysctl
 
 if TYPE_CHECKING:
@@ -74,19 +74,16 @@ class BridgeDriver:
         self, host: Host, net: Network, att: Attachment, ref: NetnsRef, reserve: ReserveIP, store: HostLocalStore
     ) -> Plan:
         plan = Plan([reserve])
-        plan.add(AddVeth(att.host_ifname, att.ifname, ref, master=net.bridge, mtu=net.mtu, peer_mac=att.mac))
+        veth = AddVeth(att.host_ifname, att.ifname, ref, master=net.bridge, mtu=net.mtu, peer_mac=att.mac)
+        plan.add(veth)
         plan.add(WriteSysctl(f"net.ipv6.conf.{att.host_ifname}.accept_ra", "0", optional=True, restore=False))
         if not net.has_ipv6:
             # IPv4-only network: no IPv6 on the container end (as docker does), so it sends no link-local
             # DAD/RS/MLD multicast that the bridge would flood to every port, which would make each attach
             # cost more as ports accumulate. Written before the link comes up.
             plan.add(WriteSysctl(f"net.ipv6.conf.{att.ifname}.disable_ipv6", "1", optional=True, restore=False, netns=ref))
-        for i in range(len(net.subnets)):
-            plan.add(LeaseAddr(reserve, i, att.ifname, ref))
-        plan.add(SetUp(att.ifname, ref))
-        if not net.internal:
-            for s in net.subnets:
-                plan.add(AddDefaultRoute(s.gateway, att.ifname, ref))
+        gateways = [] if net.internal else [s.gateway for s in net.subnets]
+        plan.add(ConfigureInterface(veth, reserve, att.ifname, ref, gateways))
         return plan
 
     def plan_detach(self, host: Host, net: Network, att: Attachment) -> Plan:

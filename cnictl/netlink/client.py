@@ -201,10 +201,6 @@ class Netlink:
                 return int(peer_index) if peer_index else None
         return None
 
-    def remember(self, name: str, index: int) -> None:
-        """Seed the name -> ifindex cache (an index learnt from another socket's answer)."""
-        self._index[name] = index
-
     def del_link(self, name: str) -> bool:
         """Delete a link; False if it was already gone."""
         idx = self.link_index(name)
@@ -247,14 +243,3 @@ class Netlink:
                 return False
             raise
         return True
-
-    def add_default_route(self, gateway: str, dev: str | None = None) -> None:
-        ip = ipaddress.ip_address(gateway)
-        kw: dict[str, Any] = {"dst": "default", "gateway": gateway}
-        if ip.version == 6:
-            kw["family"] = socket.AF_INET6
-            kw["dst"] = "::/0"
-        if dev is not None:
-            kw["oif"] = self.require_index(dev)
-        with self._op(f"ip route add default via {gateway}"):
-            self._ipr.route("add", **kw)

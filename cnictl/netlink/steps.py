@@ -56,6 +56,7 @@ class AddVeth(Step):
         self.master, self.mtu, self.peer_mac = master, mtu, peer_mac
         self.summary = f"create veth {name} with peer {peer} in {netns.spec}"
         self.created = False
+        self.peer_index: int | None = None
 
     def apply(self, host: Host) -> None:
         peer_index = host.nl().add_veth(
@@ -63,8 +64,7 @@ class AddVeth(Step):
             up=True,
         )
         self.created = True
-        if peer_index:
-            host.nl_for(self.netns).remember(self.peer, peer_index)
+        self.peer_index = peer_index
 
     def undo(self, host: Host) -> None:
         if self.created:
@@ -129,30 +129,6 @@ class AddAddr(Step):
     def explain(self, host: Host) -> list[str]:
         nodad = " nodad" if self.v6 else ""
         return [f"{_ip(host, self.netns)} addr add {self.cidr} dev {self.name}{nodad}"]
-
-
-class AddDefaultRoute(Step):
-    """Default route via the gateway; it lives on a link this plan created, so the link's undo removes it.
-
-    A namespace keeps the default route it already has (its first network's, as docker does).
-    """
-
-    def __init__(self, gateway: str, dev: str, netns: NetnsRef) -> None:
-        self.gateway, self.dev, self.netns = gateway, dev, netns
-        self.summary = f"add default route via {gateway} in {netns.spec}"
-        self.v6 = ipaddress.ip_address(gateway).version == 6
-        self.skipped = False
-
-    def apply(self, host: Host) -> None:
-        try:
-            host.nl_for(self.netns).add_default_route(self.gateway, self.dev)
-        except ConflictError:
-            self.skipped = True
-
-    def explain(self, host: Host) -> list[str]:
-        fam = " -6" if self.v6 else ""
-        ip = _ip(host, self.netns).replace("ip", f"ip{fam}", 1) if fam else _ip(host, self.netns)
-        return [f"{ip} route add default via {self.gateway} dev {self.dev}"]
 
 
 class DelLink(Step):

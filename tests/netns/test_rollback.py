@@ -41,7 +41,7 @@ def test_attach_rolls_back_at_every_step(lab: Lab, mode: str) -> None:
     lab.cli("net", "create", "rb", "--subnet", "10.60.0.0/24", "--subnet", "fd00:60::/64")
     lab.cli("attach", "rb", other)  # so the IPAM directory and last_reserved_ip already exist
     n = drive(lab, "attach", -1, mode, web)["steps"]
-    assert isinstance(n, int) and n >= 8
+    assert isinstance(n, int) and n >= 5  # reserve, veth, sysctl, configure inside, record
     before = lab.snapshot(extra=[web])
     for k in range(n + 1):
         r = drive(lab, "attach", k, mode, web)
