@@ -75,6 +75,7 @@ class Host:
         self._fw: FirewallBackend | None = None
         self._home_fd: int | None = None
         self._own_fd: int | None = None
+        self._raw: socket.socket | None = None
 
     # ---- life cycle --------------------------------------------------------------------
     def enter(self) -> Host:
@@ -99,6 +100,9 @@ class Host:
         if self._own_fd is not None:
             os.close(self._own_fd)
             self._own_fd = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if self._home_fd is not None:
             setns_fd(self._home_fd)
             os.close(self._home_fd)
@@ -134,10 +138,14 @@ class Host:
             nl = self._nl_in[ref.path] = Netlink(self.netns_fd(ref), self.home_fd())
         return nl
 
-    def raw_socket(self, ref: NetnsRef) -> socket.socket:
-        """A plain rtnetlink socket bound inside *ref* (for one batch of requests; close it after)."""
+    def raw_socket(self, ref: NetnsRef | None) -> socket.socket:
+        """A plain rtnetlink socket: in *ref* (for one batch; the caller closes it), or the host's own (kept)."""
         from cnictl.netlink.rtnl import open_socket
 
+        if ref is None:
+            if self._raw is None:
+                self._raw = open_socket()
+            return self._raw
         with entered(self.netns_fd(ref), self.home_fd()):
             return open_socket()
 

@@ -21,18 +21,8 @@ from typing import Any
 
 from cnictl.errors import ConflictError, DependencyError, KernelError, NotFoundError
 from cnictl.netlink import load
+from cnictl.netlink.rtnl import KERNEL_OPTION
 from cnictl.netns import entered
-
-# Link kinds cnictl creates, and the kernel option each needs.
-KERNEL_OPTION = {
-    "bridge": "CONFIG_BRIDGE",
-    "veth": "CONFIG_VETH",
-    "macvlan": "CONFIG_MACVLAN",
-    "vxlan": "CONFIG_VXLAN",
-    "vlan": "CONFIG_VLAN_8021Q",
-    "ipvlan": "CONFIG_IPVLAN",
-    "dummy": "CONFIG_DUMMY",
-}
 
 
 def _errno_name(code: int) -> str:
@@ -46,10 +36,8 @@ class Netlink:
         IPRoute, self._NetlinkError = load()
         # groups=0: no multicast subscription. cnictl only asks and changes; receiving every link,
         # address and route event of the namespace would make each request parse unrelated messages.
-        # In the host namespace, requests are echoed back (NLM_F_ECHO): creating a veth then tells us the
-        # peer's ifindex in the other namespace (IFLA_LINK), which saves a lookup there.
         if netns_path is None:
-            self._ipr = IPRoute(groups=0, nlm_echo=True)
+            self._ipr = IPRoute(groups=0)
         else:
             with entered(netns_path, home):
                 self._ipr = IPRoute(groups=0)
@@ -165,41 +153,6 @@ class Netlink:
             kw["address"] = mac
         with self._op(f"ip link add {name} type bridge", kind="bridge"):
             self._ipr.link("add", **kw)
-
-    def add_veth(
-        self,
-        name: str,
-        peer: str,
-        peer_netns_fd: int,
-        *,
-        master: str | None = None,
-        mtu: int | None = None,
-        peer_mac: str | None = None,
-        up: bool = False,
-    ) -> int | None:
-        """Create a veth pair whose peer is born inside another namespace (no move); *up* brings this end up.
-
-        Returns the peer's ifindex in its namespace when the kernel echoed it.
-        """
-        peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": peer_netns_fd}
-        kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
-        if up:
-            kw["state"] = "up"
-        if mtu:
-            kw["mtu"] = mtu
-            peer_spec["mtu"] = mtu
-        if peer_mac:
-            peer_spec["address"] = peer_mac
-        if master:
-            kw["master"] = self.require_index(master)
-        with self._op(f"ip link add {name} type veth peer name {peer}", kind="veth"):
-            answer = self._ipr.link("add", **kw)
-        for msg in answer or []:
-            if msg.get("event") == "RTM_NEWLINK" and msg.get_attr("IFLA_IFNAME") == name:
-                self._index[name] = msg["index"]
-                peer_index = msg.get_attr("IFLA_LINK")
-                return int(peer_index) if peer_index else None
-        return None
 
     def del_link(self, name: str) -> bool:
         """Delete a link; False if it was already gone."""

@@ -18,20 +18,37 @@ import os
 import socket
 import struct
 
-from cnictl.errors import CnictlError, ConflictError, KernelError
+from cnictl.errors import CnictlError, ConflictError, DependencyError, KernelError
+
+# Link kinds cnictl creates, and the kernel option each needs.
+KERNEL_OPTION = {
+    "bridge": "CONFIG_BRIDGE",
+    "veth": "CONFIG_VETH",
+    "macvlan": "CONFIG_MACVLAN",
+    "vxlan": "CONFIG_VXLAN",
+    "vlan": "CONFIG_VLAN_8021Q",
+    "ipvlan": "CONFIG_IPVLAN",
+    "dummy": "CONFIG_DUMMY",
+}
 
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
+NLM_F_ECHO = 0x8
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
 NLMSG_ERROR = 2
 RTM_NEWLINK = 16
+RTM_DELLINK = 17
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
 IFF_UP = 0x1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFA_F_NODAD = 0x02
 RTA_OIF, RTA_GATEWAY = 4, 5
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1
+NLA_F_NESTED = 0x8000
 RT_TABLE_MAIN = 254
 RTPROT_STATIC = 4
 RT_SCOPE_UNIVERSE = 0
@@ -41,6 +58,22 @@ RTN_UNICAST = 1
 def _rta(kind: int, data: bytes) -> bytes:
     length = 4 + len(data)
     return struct.pack("=HH", length, kind) + data + b"\0" * ((4 - length % 4) % 4)
+
+
+def _ifinfo(index: int = 0, up: bool = False) -> bytes:
+    flag = IFF_UP if up else 0
+    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flag, flag)
+
+
+def _attrs(data: bytes, off: int) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    while off + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, off)
+        if length < 4:
+            break
+        out[kind & 0x3FFF] = data[off + 4 : off + length]
+        off += (length + 3) & ~3
+    return out
 
 
 class Batch:
@@ -69,8 +102,36 @@ class Batch:
         payload += _rta(RTA_GATEWAY, gw.packed) + _rta(RTA_OIF, struct.pack("=I", oif))
         self.messages.append((RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, payload, text))
 
+    def add_veth(
+        self, name: str, peer: str, peer_netns_fd: int, text: str, *, master: int | None = None,
+        mtu: int | None = None, peer_mac: str | None = None, up: bool = False,
+    ) -> None:
+        """A veth pair whose peer is born in another namespace; echoed, so the answer names the peer's index."""
+        peer_attrs = _rta(IFLA_IFNAME, peer.encode() + b"\0") + _rta(IFLA_NET_NS_FD, struct.pack("=I", peer_netns_fd))
+        if peer_mac:
+            peer_attrs += _rta(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", "")))
+        if mtu:
+            peer_attrs += _rta(IFLA_MTU, struct.pack("=I", mtu))
+        info = _rta(IFLA_INFO_KIND, b"veth") + _rta(
+            IFLA_INFO_DATA | NLA_F_NESTED, _rta(VETH_INFO_PEER | NLA_F_NESTED, _ifinfo() + peer_attrs)
+        )
+        payload = _ifinfo(up=up) + _rta(IFLA_IFNAME, name.encode() + b"\0")
+        if mtu:
+            payload += _rta(IFLA_MTU, struct.pack("=I", mtu))
+        if master:
+            payload += _rta(IFLA_MASTER, struct.pack("=I", master))
+        payload += _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
+        self.messages.append((RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, payload, text))
+
+    def del_link(self, name: str, text: str) -> None:
+        """Delete a link by name (with a veth, its peer goes too)."""
+        self.messages.append((RTM_DELLINK, 0, _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0"), text))
+
     def send(self, sock: socket.socket) -> list[int]:
-        """Send every request at once; returns each one's errno (0 = done). Nothing is raised here."""
+        """Send every request at once; returns each one's errno (0 = done). Nothing is raised here.
+
+        Echoed RTM_NEWLINK answers are kept in `self.links`: ifname -> (ifindex, IFLA_LINK or None).
+        """
         buf = bytearray()
         seq0 = int.from_bytes(os.urandom(3), "little") << 8
         for i, (kind, flags, payload, _) in enumerate(self.messages):
@@ -78,6 +139,7 @@ class Batch:
             buf += payload
         sock.sendto(bytes(buf), (0, 0))
         results: dict[int, int] = {}
+        self.links: dict[str, tuple[int, int | None]] = {}
         while len(results) < len(self.messages):
             data = sock.recv(65536)
             off = 0
@@ -86,11 +148,21 @@ class Batch:
                 if kind == NLMSG_ERROR and seq0 <= seq < seq0 + len(self.messages):
                     (err,) = struct.unpack_from("=i", data, off + 16)
                     results[seq - seq0] = -err
+                elif kind == RTM_NEWLINK:
+                    (index,) = struct.unpack_from("=i", data, off + 20)
+                    attrs = _attrs(data[: off + length], off + 32)
+                    ifname = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
+                    link = attrs.get(IFLA_LINK)
+                    self.links[ifname] = (index, struct.unpack("=i", link[:4])[0] if link else None)
                 off += max(16, (length + 3) & ~3)
         return [results[i] for i in range(len(self.messages))]
 
-    def error(self, i: int, code: int) -> CnictlError:
+    def error(self, i: int, code: int, kind: str | None = None) -> CnictlError:
         text = self.messages[i][3]
+        if kind is not None and code == errno_mod.EOPNOTSUPP:
+            opt = KERNEL_OPTION.get(kind, f"support for {kind} links")
+            return DependencyError(f"{text}: this kernel cannot create {kind} links (Unknown device type)",
+                                   hint=f"enable {opt}")
         if code == errno_mod.EEXIST:
             return ConflictError(f"{text}: File exists (EEXIST)")
         return KernelError(f"{text}: {os.strerror(code)} ({errno_mod.errorcode.get(code, code)})", errno=code)

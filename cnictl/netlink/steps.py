@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 from typing import TYPE_CHECKING
 
-from cnictl.errors import ConflictError
+from cnictl.errors import ConflictError, NotFoundError
 from cnictl.plan import Step
 
 if TYPE_CHECKING:
@@ -59,12 +61,25 @@ class AddVeth(Step):
         self.peer_index: int | None = None
 
     def apply(self, host: Host) -> None:
-        peer_index = host.nl().add_veth(
-            self.name, self.peer, host.netns_fd(self.netns), master=self.master, mtu=self.mtu, peer_mac=self.peer_mac,
-            up=True,
-        )
+        # Sent as a raw rtnetlink request (see cnictl.netlink.rtnl): the attach hot path then needs no
+        # pyroute2 socket at all, and the echoed answer names the peer's ifindex in its namespace.
+        from cnictl.netlink.rtnl import Batch
+
+        master = None
+        if self.master:
+            try:
+                master = socket.if_nametoindex(self.master)
+            except OSError:
+                raise NotFoundError(f"bridge {self.master} not found in this host",
+                                    hint="recreate the network (cnictl net rm --force, then net create)") from None
+        batch = Batch()
+        batch.add_veth(self.name, self.peer, host.netns_fd(self.netns), self.explain(host)[0], master=master,
+                       mtu=self.mtu, peer_mac=self.peer_mac, up=True)
+        (code,) = batch.send(host.raw_socket(None))
+        if code:
+            raise batch.error(0, code, kind="veth")
         self.created = True
-        self.peer_index = peer_index
+        self.peer_index = batch.links.get(self.name, (0, None))[1]
 
     def undo(self, host: Host) -> None:
         if self.created:
@@ -139,7 +154,17 @@ class DelLink(Step):
         self.summary = f"delete {name}"
 
     def apply(self, host: Host) -> None:
-        host.nl_for(self.netns).del_link(self.name)
+        if self.netns is not None:
+            host.nl_for(self.netns).del_link(self.name)
+            return
+        # the host's own link: one raw request, so `detach` needs no pyroute2 socket
+        from cnictl.netlink.rtnl import Batch
+
+        batch = Batch()
+        batch.del_link(self.name, self.explain(host)[0])
+        (code,) = batch.send(host.raw_socket(None))
+        if code not in (0, errno.ENODEV):
+            raise batch.error(0, code)
 
     def explain(self, host: Host) -> list[str]:
         return [f"{_ip(host, self.netns)} link del {self.name}"]
