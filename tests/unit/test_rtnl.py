@@ -83,3 +83,30 @@ def test_message_lengths_are_aligned(cidr: str) -> None:
     b = Batch()
     b.add_addr(1, cidr, "")
     assert len(b.messages[0][2]) % 4 == 0
+
+
+def test_veth_message_nests_the_peer_and_asks_for_an_echo() -> None:
+    from cnictl.netlink.rtnl import _attrs
+
+    b = Batch()
+    b.add_veth("cni0", "eth0", 9, "ip link add", master=4, mtu=1400, peer_mac="02:00:00:00:00:01", up=True)
+    kind, flags, payload, _ = b.messages[0]
+    assert kind == RTM_NEWLINK and flags == 0x600 | 0x8  # CREATE | EXCL | ECHO
+    assert struct.unpack_from("=BxHiII", payload) == (0, 0, 0, 1, 1)  # host end up
+    top = _attrs(payload, 16)
+    assert top[3] == b"cni0\0" and top[4] == struct.pack("=I", 1400) and top[10] == struct.pack("=I", 4)
+    info = _attrs(top[18], 0)
+    assert info[1] == b"veth"
+    peer = _attrs(info[2], 0)[1]  # VETH_INFO_PEER: ifinfomsg + attributes
+    assert struct.unpack_from("=BxHiII", peer) == (0, 0, 0, 0, 0)  # peer stays down until configured
+    pattrs = _attrs(peer, 16)
+    assert pattrs[3] == b"eth0\0" and pattrs[28] == struct.pack("=I", 9) and pattrs[1] == bytes([2, 0, 0, 0, 0, 1])
+
+
+def test_del_link_by_name() -> None:
+    from cnictl.netlink.rtnl import RTM_DELLINK, _attrs
+
+    b = Batch()
+    b.del_link("cni0", "ip link del cni0")
+    kind, _, payload, _ = b.messages[0]
+    assert kind == RTM_DELLINK and _attrs(payload, 16)[3] == b"cni0\0"
