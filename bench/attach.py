@@ -649,8 +649,8 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
     if fds:
         p("")
         p("library process open fds after its attach phases (peak): " + ", ".join(f"N={n}: {v}" for n, v in fds.items())
-          + f" (N<{MIN_SAMPLES}: all rounds in one Host; cnictl keeps a netns fd and a netlink socket per namespace "
-          "it ever attached, also after detach)")
+          + f" (N<{MIN_SAMPLES}: all rounds in one Host; a count that grows with N would mean handles kept per "
+          "namespace)")
 
 
 def environment() -> dict[str, Any]:
