@@ -276,6 +276,16 @@ def _predict(ipam: Any, ranges: list[Any], requested: list[Any]) -> list[Any]:
     return out
 
 
+def _endpoint(host: Host, network: str, netns: str, ifname: str) -> tuple[Store, Network, NetnsRef, str]:
+    """Validate the (network, namespace, ifname) of an attach or detach: store, network, ref, record key."""
+    validate_network_name(network)
+    store = Store(host.paths)
+    net = store.get_network(network)
+    ref = NetnsRef.parse(netns)
+    validate_ifname(ifname)
+    return store, net, ref, attachment_key(ref.key, ifname)
+
+
 def attach(
     host: Host,
     network: str,
@@ -293,11 +303,7 @@ def attach(
     from cnictl.ipam.hostlocal import HostLocalStore
     from cnictl.steps import ReserveIP
 
-    validate_network_name(network)
-    store = Store(host.paths)
-    net = store.get_network(network)
-    ref = NetnsRef.parse(netns)
-    validate_ifname(ifname)
+    store, net, ref, key = _endpoint(host, network, netns, ifname)
     mac = validate_mac(mac)
     cid = container_id or ref.key
     if not cid or any(c in cid for c in "\r\n/") or len(cid) > 255:
@@ -315,7 +321,6 @@ def attach(
         if want.version == 4 and want in (rng.subnet.network_address, rng.subnet.broadcast_address):
             raise ConfigError(f"requested IP {want} is the network or broadcast address of {rng.subnet}")
         requested.append(want)
-    key = attachment_key(ref.key, ifname)
     existing = store.get_attachment(network, key)
     if existing is not None:
         if ip is not None and not any(a.split("/")[0] == str(requested[0]) for a in existing.addresses):
@@ -406,12 +411,7 @@ def detach(
     opts = opts or RunOptions()
     from cnictl.ipam.hostlocal import HostLocalStore
 
-    validate_network_name(network)
-    store = Store(host.paths)
-    net = store.get_network(network)
-    ref = NetnsRef.parse(netns)
-    validate_ifname(ifname)
-    key = attachment_key(ref.key, ifname)
+    store, net, ref, key = _endpoint(host, network, netns, ifname)
     ipam = HostLocalStore(host.paths.ipam_root / network)
     att = store.get_attachment(network, key)
     if att is None:
