@@ -147,6 +147,7 @@ class Attachment:
     addresses: list[str]
     gateways: list[str]
     created: str = ""
+    ports: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

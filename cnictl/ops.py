@@ -16,7 +16,7 @@ import contextlib
 import ipaddress
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,15 +296,18 @@ def attach(
     ip: str | None = None,
     mac: str | None = None,
     container_id: str | None = None,
+    ports: Sequence[str] = (),
 ) -> Outcome:
     opts = opts or RunOptions()
     from cnictl.drivers import get_driver
     from cnictl.ipam.allocator import parse_ip
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ports import PortSpec
     from cnictl.steps import ReserveIP
 
     store, net, ref, key = _endpoint(host, network, netns, ifname)
     mac = validate_mac(mac)
+    specs = _port_specs(host, net, ports, PortSpec.parse)
     cid = container_id or ref.key
     if not cid or any(c in cid for c in "\r\n/") or len(cid) > 255:
         raise ConfigError(f'bad container id "{cid}": use up to 255 characters without "/" or line breaks')
@@ -360,9 +363,12 @@ def attach(
     predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
     reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
+    if specs:
+        plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases)))
 
     def save(h: Host) -> None:
         att.addresses = [lease.cidr for lease in reserve.leases]
+        att.ports = [s.to_dict() for s in specs]
         store.save_attachment(att)
 
     plan.add(Call(f"record attachment {ref.spec}/{ifname}", save, lambda h: store.delete_attachment(network, key),
@@ -386,10 +392,95 @@ def attach(
     return Outcome(att.to_dict(), plan, applied=True)
 
 
+def _v4(cidrs: Any) -> str:
+    for c in cidrs:
+        if ":" not in c:
+            return str(c).split("/")[0]
+    raise ConfigError("published ports need an IPv4 address on the attachment", hint="give the network an IPv4 subnet")
+
+
+def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> list[Any]:
+    """Parse -p values and check each host address is one of this host's."""
+    specs = [parse(t) for t in texts]
+    if specs and not net.has_ipv4:
+        raise ConfigError(f'network "{net.name}" has no IPv4 subnet: published ports need one')
+    wanted = {s.host_ip for s in specs if s.host_ip and not s.loopback}
+    if wanted:
+        mine = {cidr.split("/")[0] for _, cidr in host.nl().addresses()}
+        for ip in sorted(wanted - mine):
+            raise ConfigError(f"host address {ip} is not on this host", hint="see: ip -4 addr (or publish on all addresses)")
+    return specs
+
+
+def _forwards(net: Network, container_ip: str, specs: Sequence[Any]) -> list[Any]:
+    from cnictl.firewall.base import PortForward
+
+    return [PortForward(net.name, net.bridge, container_ip, s.host_ip, s.host_port, s.container_port, s.count, s.proto)
+            for s in specs]
+
+
+def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any], container_ip: Callable[[], str]) -> Plan:
+    """Claim the host ports, let the bridge route 127/8 (for localhost access), add the DNAT elements."""
+    from cnictl.ports import PortClaims
+    from cnictl.sysctl import WriteSysctl
+
+    claims = PortClaims(host.paths.state_dir / "ports")
+    owner = f"{net.name} {att.netns} {att.ifname}"
+    text = ", ".join(str(s) for s in specs)
+
+    def claim(h: Host) -> None:
+        done = []
+        try:
+            for s in specs:
+                claims.claim(s, owner)
+                done.append(s)
+        except BaseException:
+            for s in done:
+                claims.release(s)
+            raise
+
+    def release(h: Host) -> None:
+        for s in specs:
+            claims.release(s)
+
+    from cnictl.netlink.steps import SetHairpin
+
+    return Plan([
+        Call(f"claim host ports {text}", claim, release, lambda h: [f"# state: claim {text} under {claims.directory}"]),
+        WriteSysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1"),
+        SetHairpin(att.host_ifname, True, was=bool(att.ports)),
+        host.fw.publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
+    ])
+
+
+def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any]) -> Plan:
+    from cnictl.ports import PortClaims
+
+    claims = PortClaims(host.paths.state_dir / "ports")
+    text = ", ".join(str(s) for s in specs)
+    fwds = _forwards(net, _v4(att.addresses), specs) if att.addresses else []
+
+    def release(h: Host) -> None:
+        for s in specs:
+            claims.release(s)
+
+    plan = Plan([host.fw.unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
+                 Call(f"release host ports {text}", release, explain=lambda h: [f"# state: release {text}"])])
+    if len(specs) == len(att.ports):  # the last ones go: the port needs hairpin mode no more
+        from cnictl.netlink.steps import SetHairpin
+
+        plan.add(SetHairpin(att.host_ifname, False))
+    return plan
+
+
 def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any) -> Plan:
     from cnictl.drivers import get_driver
+    from cnictl.ports import PortSpec
 
-    plan = get_driver(net.driver).plan_detach(host, net, att)
+    plan = Plan()
+    if att.ports:
+        plan.extend(_unpublish_plan(host, net, att, [PortSpec.from_dict(p) for p in att.ports]))
+    plan.extend(get_driver(net.driver).plan_detach(host, net, att))
     cid, ifname = att.container_id, att.ifname
     plan.add(Call(f"release addresses of {cid}/{ifname}", lambda h: ipam.release(cid, ifname),
                   explain=lambda h: [f"# IPAM: remove the files in {ipam.directory} holding '{cid}\\r\\n{ifname}'"]))
@@ -651,3 +742,94 @@ def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
     if network is not None:
         store.get_network(validate_network_name(network))
     return {"backend": host.fw.name, "rules": host.fw.rules(network), "text": host.fw.text(network)}
+
+
+# ---------------------------------------------------------------------------------------
+# published ports
+# ---------------------------------------------------------------------------------------
+def _attached(host: Host, network: str, netns: str, ifname: str) -> tuple[Store, Network, Attachment]:
+    store, net, ref, key = _endpoint(host, network, netns, ifname)
+    att = store.get_attachment(network, key)
+    if att is None:
+        raise NotFoundError(f"{ref.spec}/{ifname} is not attached to {network}",
+                            hint=f"attach it first: cnictl attach {network} {ref.spec}")
+    return store, net, att
+
+
+def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptions | None = None, *,
+                 ifname: str = "eth0") -> Outcome:
+    """Publish one more mapping on an existing attachment."""
+    opts = opts or RunOptions()
+    from cnictl.ports import PortSpec
+
+    store, net, att = _attached(host, network, netns, ifname)
+    specs = _port_specs(host, net, [spec], PortSpec.parse)
+    plan = _publish_plan(host, net, att, specs, lambda: _v4(att.addresses))
+
+    def save(h: Host) -> None:
+        att.ports = att.ports + [s.to_dict() for s in specs]
+        store.save_attachment(att)
+
+    def unsave(h: Host) -> None:
+        att.ports = [p for p in att.ports if p not in [s.to_dict() for s in specs]]
+        store.save_attachment(att)
+
+    plan.add(Call(f"record {spec} on {att.netns}/{ifname}", save, unsave))
+    result = {"network": network, "netns": att.netns, "ifname": ifname, "published": [s.to_dict() for s in specs]}
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        _run(host, plan, opts)
+    return Outcome(result, plan, applied=True)
+
+
+def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOptions | None = None, *,
+                   ifname: str = "eth0") -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.ports import PortSpec
+
+    store, net, att = _attached(host, network, netns, ifname)
+    want = PortSpec.parse(spec)
+    match = [p for p in att.ports if PortSpec.from_dict(p) == want]
+    if not match:
+        have = ", ".join(str(PortSpec.from_dict(p)) for p in att.ports) or "none"
+        raise NotFoundError(f"{want} is not published on {att.netns}/{ifname} (published: {have})",
+                            hint=f"see: cnictl port ls {network}")
+    plan = _unpublish_plan(host, net, att, [want])
+
+    def save(h: Host) -> None:
+        att.ports = [p for p in att.ports if p not in match]
+        store.save_attachment(att)
+
+    plan.add(Call(f"record removal of {want}", save))
+    result = {"network": network, "netns": att.netns, "ifname": ifname, "unpublished": [want.to_dict()]}
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f"unpublish of {want} was incomplete: " + "; ".join(errors), hint="run it again")
+    return Outcome(result, plan, applied=True)
+
+
+def port_list(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+    from cnictl.ports import PortSpec
+
+    store = Store(host.paths)
+    nets = [store.get_network(validate_network_name(network))] if network else store.networks()
+    rows = []
+    for net in nets:
+        for att in store.attachments(net.name):
+            for p in att.ports:
+                s = PortSpec.from_dict(p)
+                rows.append({
+                    "network": net.name, "netns": att.netns, "ifname": att.ifname,
+                    "container_ip": _v4(att.addresses) if att.addresses else None,
+                    "host_ip": s.host_ip or "0.0.0.0", "host_ports": _range(s.host_port, s.count),
+                    "container_ports": _range(s.container_port, s.count), "proto": s.proto, "spec": str(s),
+                })
+    return rows
+
+
+def _range(start: int, count: int) -> str:
+    return str(start) if count == 1 else f"{start}-{start + count - 1}"

@@ -8,7 +8,7 @@ import typer
 
 from cnictl.cli.options import DryRunOpt, ExplainOpt, IfnameOpt, JsonOpt, NetnsArg, NetworkArg, QuietOpt, State
 
-ATTACH_EPILOG = "Example: cnictl attach lab web --ip 10.20.0.50"
+ATTACH_EPILOG = "Example: cnictl attach lab web --ip 10.20.0.50 -p 8080:80"
 DETACH_EPILOG = "Example: cnictl detach lab web"
 
 
@@ -22,17 +22,22 @@ def attach(
     container_id: Annotated[
         str | None, typer.Option("--id", help="Container id recorded in IPAM (default: the namespace name).")
     ] = None,
+    publish: Annotated[
+        list[str] | None,
+        typer.Option("--publish", "-p", help="Publish a port: [HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|/udp]."),
+    ] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
     dry_run: DryRunOpt = False,
     explain: ExplainOpt = False,
 ) -> None:
-    """Attach a network namespace to NETWORK: a veth pair, an address, a default route."""
+    """Attach a network namespace to NETWORK: a veth pair, an address, a default route, published ports."""
     from cnictl import ops
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
     host = st.host(changes="attach")
-    outcome = ops.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac, container_id=container_id)
+    outcome = ops.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac, container_id=container_id,
+                         ports=list(publish or []))
     r = outcome.result
     st.finish(outcome, f"attached {r['netns']} to {network}: {r['ifname']} {', '.join(r['addresses'])} "
                        f"(host side {r['host_ifname']})", key="ifname")

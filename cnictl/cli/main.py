@@ -11,7 +11,7 @@ from typer import Abort
 from typer.exceptions import TyperException
 
 from cnictl.cli import attach as attach_cmds
-from cnictl.cli import forward, fw, ipam, net, ns
+from cnictl.cli import forward, fw, ipam, net, ns, port
 from cnictl.cli.options import State
 
 JSON_ERRORS = False
@@ -29,6 +29,7 @@ app.add_typer(net.app, name="net")
 app.add_typer(ns.app, name="ns")
 app.add_typer(ipam.app, name="ipam")
 app.add_typer(forward.app, name="forward")
+app.add_typer(port.app, name="port")
 app.add_typer(fw.app, name="fw")
 app.command(epilog=attach_cmds.ATTACH_EPILOG)(attach_cmds.attach)
 app.command(epilog=attach_cmds.DETACH_EPILOG)(attach_cmds.detach)

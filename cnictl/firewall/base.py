@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,12 +28,33 @@ class NetworkFirewall:
         return (f"{self.network}-fwd", f"{self.network}-nat")
 
 
+@dataclass(frozen=True)
+class PortForward:
+    """One published mapping: host (address, port range, protocol) to the container's address and ports."""
+
+    network: str
+    bridge: str
+    container_ip: str
+    host_ip: str | None
+    host_port: int
+    container_port: int
+    count: int
+    proto: str
+
+    def pairs(self) -> list[tuple[int, int]]:
+        return [(self.host_port + i, self.container_port + i) for i in range(self.count)]
+
+
 class FirewallBackend(Protocol):
     name: str
 
     def setup_network(self, fw: NetworkFirewall) -> Step: ...
 
     def teardown_network(self, fw: NetworkFirewall) -> Step: ...
+
+    def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step: ...
+
+    def unpublish(self, forwards: list[PortForward], summary: str) -> Step: ...
 
     def rules(self, network: str | None = None) -> list[dict[str, Any]]: ...
 

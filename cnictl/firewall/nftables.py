@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cnictl.errors import DependencyError, FirewallError
-from cnictl.firewall.base import NetworkFirewall
+from cnictl.firewall.base import NetworkFirewall, PortForward
 from cnictl.plan import Step
 
 if TYPE_CHECKING:
@@ -31,6 +32,74 @@ if TYPE_CHECKING:
 FAMILY = "inet"
 TABLE = "cnictl"
 SET = "bridges"
+
+# Published ports: DNAT through maps, so one more mapping costs the same with 1 or 10,000 of them.
+# Keys are (host address . protocol . port) or, for "all addresses", (protocol . port); two maps per key
+# give the container address and port (libnftables 1.0.6's JSON cannot express one map with a
+# concatenated value).
+PORT_MAPS = {
+    "ports-addr": (["ipv4_addr", "inet_proto", "inet_service"], "ipv4_addr"),
+    "ports-port": (["ipv4_addr", "inet_proto", "inet_service"], "inet_service"),
+    "any-addr": (["inet_proto", "inet_service"], "ipv4_addr"),
+    "any-port": (["inet_proto", "inet_service"], "inet_service"),
+}
+INFRA_CHAINS = ("ports-pre", "ports-out", "ports-post")
+_DADDR = {"payload": {"protocol": "ip", "field": "daddr"}}
+_L4 = {"meta": {"key": "l4proto"}}
+_DPORT = {"payload": {"protocol": "th", "field": "dport"}}
+
+
+def _dnat(key: list[dict[str, Any]], addr_map: str, port_map: str) -> dict[str, Any]:
+    k = {"concat": key}
+    return {"dnat": {"family": "ip", "addr": {"map": {"key": k, "data": f"@{addr_map}"}},
+                     "port": {"map": {"key": k, "data": f"@{port_map}"}}}}
+
+
+def port_infra_rules() -> list[Rule]:
+    specific = _dnat([_DADDR, _L4, _DPORT], "ports-addr", "ports-port")
+    anyaddr = _dnat([_L4, _DPORT], "any-addr", "any-port")
+    s_text = "dnat ip to ip daddr . meta l4proto . th dport map @ports-addr : ip daddr . meta l4proto . th dport map @ports-port"
+    a_text = "fib daddr type local dnat ip to meta l4proto . th dport map @any-addr : meta l4proto . th dport map @any-port"
+    lo = {"prefix": {"addr": "127.0.0.0", "len": 8}}
+    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+    return [
+        # containers must not reach the host's loopback (route_localnet is on for bridges with published ports)
+        Rule("ports-pre", f"iifname @{SET} ip daddr 127.0.0.0/8 drop",
+             [_match(_meta("iifname"), f"@{SET}"), _match(_DADDR, lo), {"drop": None}]),
+        Rule("ports-pre", s_text, [specific]),
+        Rule("ports-pre", a_text, [local, anyaddr]),
+        Rule("ports-out", s_text, [specific]),
+        Rule("ports-out", a_text, [local, anyaddr]),
+        Rule("ports-post", "ip saddr 127.0.0.0/8 ct status dnat masquerade",
+             [_match({"payload": {"protocol": "ip", "field": "saddr"}}, lo),
+              _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None}]),
+    ]
+
+
+def port_elements(pf: PortForward) -> list[tuple[str, Any, Any]]:
+    """(map, key, value) for every element one mapping needs."""
+    out: list[tuple[str, Any, Any]] = []
+    for hp, cp in pf.pairs():
+        if pf.host_ip:
+            key: Any = {"concat": [pf.host_ip, pf.proto, hp]}
+            out += [("ports-addr", key, pf.container_ip), ("ports-port", key, cp)]
+        else:
+            key = {"concat": [pf.proto, hp]}
+            out += [("any-addr", key, pf.container_ip), ("any-port", key, cp)]
+    return out
+
+
+def _element_text(pf: PortForward, verb: str) -> list[str]:
+    lines = []
+    for hp, cp in pf.pairs():
+        k = f"{pf.host_ip} . {pf.proto} . {hp}" if pf.host_ip else f"{pf.proto} . {hp}"
+        a, p = ("ports-addr", "ports-port") if pf.host_ip else ("any-addr", "any-port")
+        if verb == "add":
+            lines += [f"add element {FAMILY} {TABLE} {a} {{ {k} : {pf.container_ip} }}",
+                      f"add element {FAMILY} {TABLE} {p} {{ {k} : {cp} }}"]
+        else:
+            lines += [f"delete element {FAMILY} {TABLE} {a} {{ {k} }}", f"delete element {FAMILY} {TABLE} {p} {{ {k} }}"]
+    return lines
 
 
 def _match(left: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:
@@ -74,9 +143,25 @@ def network_rules(fw: NetworkFirewall) -> tuple[list[Rule], list[Rule]]:
                 f"oifname {q} ct state established,related accept",
                 [oif, _match({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None}],
             ),
+            Rule(fwd_chain, f"oifname {q} ct status dnat accept",
+                 [oif, _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}]),
             Rule(fwd_chain, f"oifname {q} drop", [oif, {"drop": None}]),
         ]
     nat: list[Rule] = []
+    if not fw.internal:
+        # hairpin: a container reaching a published port through the host's address (its own, or another
+        # container's on this network) gets the answer back through the host only if the host is the
+        # source it sees
+        for subnet in fw.subnets:
+            net = ipaddress.ip_network(subnet)
+            if net.version != 4:
+                continue
+            prefix = {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+            ip4 = {"payload": {"protocol": "ip", "field": "saddr"}}
+            dst4 = {"payload": {"protocol": "ip", "field": "daddr"}}
+            nat.append(Rule(nat_chain, f"ip saddr {net} ip daddr {net} ct status dnat masquerade",
+                            [_match(ip4, prefix), _match(dst4, prefix),
+                             _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None}]))
     if fw.masquerade and not fw.internal:
         for subnet in fw.subnets:
             net = ipaddress.ip_network(subnet)
@@ -175,6 +260,9 @@ class NftablesBackend:
         ]
         cmds += [r.command() for r in fwd]
         text += [f"add rule {FAMILY} {TABLE} {fwd_chain} {r.text}" for r in fwd]
+        infra, infra_text = self.infra_commands()
+        cmds += infra
+        text += infra_text
         if nat:
             cmds += [
                 {"add": _obj("chain", name=nat_chain, type="nat", hook="postrouting", prio=100, policy="accept")},
@@ -185,13 +273,56 @@ class NftablesBackend:
             text += [f"add rule {FAMILY} {TABLE} {nat_chain} {r.text}" for r in nat]
         return cmds, text
 
+    @staticmethod
+    def infra_commands() -> tuple[list[dict[str, Any]], list[str]]:
+        """The port maps and their chains; fixed content, so adding them again is harmless (flush + add)."""
+        cmds: list[dict[str, Any]] = []
+        text: list[str] = []
+        for name, (key, value) in PORT_MAPS.items():
+            cmds.append({"add": _obj("map", name=name, type=key, map=value)})
+            text.append(f"add map {FAMILY} {TABLE} {name} {{ type {' . '.join(key)} : {value}; }}")
+        hooks = {"ports-pre": ("prerouting", -100, "dstnat"), "ports-out": ("output", -100, "-100"),
+                 "ports-post": ("postrouting", 100, "srcnat")}
+        for chain, (hook, prio, prio_text) in hooks.items():
+            cmds += [{"add": _obj("chain", name=chain, type="nat", hook=hook, prio=prio, policy="accept")},
+                     {"flush": _obj("chain", name=chain)}]
+            text.append(f"add chain {FAMILY} {TABLE} {chain} {{ type nat hook {hook} priority {prio_text}; }}")
+        for r in port_infra_rules():
+            cmds.append(r.command())
+            text.append(f"add rule {FAMILY} {TABLE} {r.chain} {r.text}")
+        return cmds, text
+
+    def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step:
+        return NftPublish(self, forwards, summary)
+
+    def unpublish(self, forwards: list[PortForward], summary: str) -> Step:
+        return NftUnpublish(self, forwards, summary)
+
+    def element_commands(self, forwards: list[PortForward], verb: str) -> list[dict[str, Any]]:
+        cmds = []
+        for pf in forwards:
+            for name, key, value in port_elements(pf):
+                elem = [key, value] if verb == "add" else key
+                cmds.append({verb: _obj("element", name=name, elem=[elem])})
+        return cmds
+
+    def remove_elements(self, forwards: list[PortForward]) -> None:
+        """Delete the mappings' elements; ones already gone are fine."""
+        cmds = self.element_commands(forwards, "delete")
+        if not cmds:
+            return
+        rc, _out, _err = self._ctx().json_cmd({"nftables": cmds})
+        if rc != 0:  # some were missing: delete the rest one by one
+            for cmd in cmds:
+                self._ctx().json_cmd({"nftables": [cmd]})
+
     def teardown_commands(self, fw: NetworkFirewall) -> tuple[list[dict[str, Any]], list[str]]:
         """Remove one network's objects; the whole table when nothing else is left in it."""
         table = self.table()
         if table is None:
             return [], []
         mine = set(fw.chains)
-        others = [c for c in table["chains"] if c not in mine]
+        others = [c for c in table["chains"] if c not in mine and c not in INFRA_CHAINS]
         other_elems = [e for e in table["elements"] if e != fw.bridge]
         if not others and not other_elems:
             return [{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], [f"delete table {FAMILY} {TABLE}"]
@@ -259,6 +390,42 @@ class NftSetup(Step):
 
     def explain(self, host: Host) -> list[str]:
         return _nft_lines(host, self.backend.setup_commands(self.fw)[1])
+
+
+class NftPublish(Step):
+    """Add the DNAT map elements of published ports (one batch); undo removes them."""
+
+    def __init__(self, backend: NftablesBackend, forwards: Callable[[], list[PortForward]], summary: str) -> None:
+        self.backend, self.forwards = backend, forwards
+        self.summary = f"publish {summary}"
+        self.done: list[PortForward] = []
+
+    def apply(self, host: Host) -> None:
+        fwds = self.forwards()
+        if fwds:
+            self.backend.run(self.backend.infra_commands()[0] + self.backend.element_commands(fwds, "add"),
+                             self.summary)
+        self.done = fwds
+
+    def undo(self, host: Host) -> None:
+        if self.done:
+            self.backend.remove_elements(self.done)
+
+    def explain(self, host: Host) -> list[str]:
+        return _nft_lines(host, [line for pf in self.forwards() for line in _element_text(pf, "add")])
+
+
+class NftUnpublish(Step):
+    def __init__(self, backend: NftablesBackend, forwards: list[PortForward], summary: str) -> None:
+        self.backend, self.forwards = backend, forwards
+        self.summary = f"unpublish {summary}"
+
+    def apply(self, host: Host) -> None:
+        if self.backend.table() is not None:
+            self.backend.remove_elements(self.forwards)
+
+    def explain(self, host: Host) -> list[str]:
+        return _nft_lines(host, [line for pf in self.forwards for line in _element_text(pf, "delete")])
 
 
 class NftTeardown(Step):

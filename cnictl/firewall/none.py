@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from cnictl.firewall.base import NetworkFirewall
+from cnictl.firewall.base import NetworkFirewall, PortForward
 from cnictl.plan import Note, Step
 
 
@@ -16,6 +17,12 @@ class NoFirewall:
 
     def teardown_network(self, fw: NetworkFirewall) -> Step:
         return Note(f"firewall backend 'none': no rules to remove for {fw.network}")
+
+    def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step:
+        return Note(f"firewall backend 'none': {summary} needs DNAT rules you manage yourself")
+
+    def unpublish(self, forwards: list[PortForward], summary: str) -> Step:
+        return Note(f"firewall backend 'none': no rules to remove for {summary}")
 
     def rules(self, network: str | None = None) -> list[dict[str, Any]]:
         return []

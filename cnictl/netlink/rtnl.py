@@ -46,7 +46,8 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFA_F_NODAD = 0x02
 RTA_OIF, RTA_GATEWAY = 4, 5
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_BRPORT_MODE = 4
 VETH_INFO_PEER = 1
 NLA_F_NESTED = 0x8000
 RT_TABLE_MAIN = 254
@@ -122,6 +123,13 @@ class Batch:
             payload += _rta(IFLA_MASTER, struct.pack("=I", master))
         payload += _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
         self.messages.append((RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, payload, text))
+
+    def set_hairpin(self, name: str, on: bool, text: str) -> None:
+        """Bridge port hairpin mode: frames may leave through the port they came in on."""
+        slave = _rta(IFLA_BRPORT_MODE, struct.pack("=B", 1 if on else 0))
+        info = _rta(IFLA_INFO_SLAVE_KIND, b"bridge") + _rta(IFLA_INFO_SLAVE_DATA | NLA_F_NESTED, slave)
+        payload = _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0") + _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
+        self.messages.append((RTM_NEWLINK, 0, payload, text))
 
     def del_link(self, name: str, text: str) -> None:
         """Delete a link by name (with a veth, its peer goes too)."""

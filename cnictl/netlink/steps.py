@@ -146,6 +146,36 @@ class AddAddr(Step):
         return [f"{_ip(host, self.netns)} addr add {self.cidr} dev {self.name}{nodad}"]
 
 
+class SetHairpin(Step):
+    """Hairpin mode on a bridge port, so a container can reach its own published port through the host."""
+
+    def __init__(self, name: str, on: bool = True, *, was: bool | None = None) -> None:
+        self.name, self.on, self.was = name, on, was
+        self.summary = f"set hairpin {'on' if on else 'off'} on {name}"
+        self.changed = False
+
+    def _set(self, host: Host, on: bool) -> None:
+        from cnictl.netlink.rtnl import Batch
+
+        batch = Batch()
+        batch.set_hairpin(self.name, on, f"{host.ip_cmd()} link set {self.name} type bridge_slave hairpin "
+                                         f"{'on' if on else 'off'}")
+        (code,) = batch.send(host.raw_socket(None))
+        if code not in (0, errno.ENODEV):
+            raise batch.error(0, code)
+
+    def apply(self, host: Host) -> None:
+        self._set(host, self.on)
+        self.changed = True
+
+    def undo(self, host: Host) -> None:
+        if self.changed and self.was is not None and self.was != self.on:
+            self._set(host, self.was)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"{host.ip_cmd()} link set {self.name} type bridge_slave hairpin {'on' if self.on else 'off'}"]
+
+
 class DelLink(Step):
     """Teardown: delete a link (and with a veth, its peer); already gone is fine."""
 

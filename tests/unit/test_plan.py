@@ -88,9 +88,11 @@ def test_firewall_rules_text() -> None:
         'iifname "br-lab" oifname @bridges drop',
         'iifname "br-lab" accept',
         'oifname "br-lab" ct state established,related accept',
+        'oifname "br-lab" ct status dnat accept',
         'oifname "br-lab" drop',
     ]
     assert [r.text for r in nat] == [
+        "ip saddr 10.20.0.0/24 ip daddr 10.20.0.0/24 ct status dnat masquerade",
         'ip saddr 10.20.0.0/24 oifname != "br-lab" masquerade',
         'ip6 saddr fd00::/64 oifname != "br-lab" masquerade',
     ]
@@ -99,8 +101,9 @@ def test_firewall_rules_text() -> None:
     assert inat == [] and ifwd[-1].text == 'oifname "br-priv" drop' and ifwd[-2].text == 'iifname "br-priv" drop'
     cmds, text = NftablesBackend().setup_commands(fw)
     assert cmds[0] == {"add": {"table": {"family": "inet", "name": "cnictl"}}}
-    assert len([c for c in cmds if "rule" in c.get("add", {})]) == 5 + 2
+    assert len([c for c in cmds if "rule" in c.get("add", {})]) == 6 + 3 + 6  # forward, nat, published-port chains
     assert text[-1] == 'add rule inet cnictl lab-nat ip6 saddr fd00::/64 oifname != "br-lab" masquerade'
+    assert "add rule inet cnictl ports-post ip saddr 127.0.0.0/8 ct status dnat masquerade" in text
 
 
 def test_explain_lines_with_and_without_host_namespace() -> None:
