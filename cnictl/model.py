@@ -116,6 +116,8 @@ class Network:
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
     mac: str | None = None
+    isolate: bool = True
+    icc: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

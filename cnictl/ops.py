@@ -93,6 +93,8 @@ class NetworkRequest:
     mtu: int | None = None
     internal: bool = False
     masquerade: bool = True
+    isolate: bool = True
+    icc: bool = True
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -178,6 +180,8 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         labels=dict(req.labels),
         created=_now(),
         mac=random_mac() if managed else None,
+        isolate=req.isolate,
+        icc=req.icc,
     )
     plan = driver.plan_create(host, net)
     plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),

@@ -29,6 +29,12 @@ def create(
     mtu: Annotated[int | None, typer.Option("--mtu", help="MTU of the bridge and the veth pairs.")] = None,
     internal: Annotated[bool, typer.Option("--internal", help="No route out: traffic stays on the bridge.")] = False,
     no_masquerade: Annotated[bool, typer.Option("--no-masquerade", help="Do not masquerade traffic leaving the host.")] = False,
+    no_isolate: Annotated[
+        bool, typer.Option("--no-isolate", help="Let this network talk to other networks created with --no-isolate.")
+    ] = False,
+    icc: Annotated[
+        bool, typer.Option("--icc/--no-icc", help="Allow traffic between containers of this network (default: on).")
+    ] = True,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if a network of this name exists.")] = False,
     label: Annotated[list[str] | None, typer.Option("--label", help="KEY=VALUE metadata (repeatable).")] = None,
     json_mode: JsonOpt = False,
@@ -43,6 +49,7 @@ def create(
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
     req = ops.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway, ip_range=ip_range,
                              bridge=bridge, mtu=mtu, internal=internal, masquerade=not no_masquerade,
+                             isolate=not no_isolate, icc=icc,
                              labels=parse_labels(list(label or [])))
     host = st.host(changes="net create")
     outcome = ops.create_network(host, req, st.run_options(), exist_ok=exist_ok)
@@ -75,7 +82,8 @@ def inspect(ctx: typer.Context, name: NetworkArg, json_mode: JsonOpt = False) ->
         return
     view = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]], attachments=len(d["attachments"]))
     out.record(view, [("name", "name"), ("driver", "driver"), ("bridge", "bridge"), ("subnets", "subnets"),
-                      ("mtu", "mtu"), ("internal", "internal"), ("masquerade", "masquerade"), ("labels", "labels"),
+                      ("mtu", "mtu"), ("internal", "internal"), ("masquerade", "masquerade"), ("isolate", "isolate"),
+                      ("icc", "icc"), ("labels", "labels"),
                       ("ipam_dir", "ipam dir"), ("created", "created"), ("attachments", "attachments")])
     if d["attachments"]:
         out.line("")

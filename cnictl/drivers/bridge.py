@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cnictl.firewall.base import NetworkFirewall
-from cnictl.netlink.steps import AddAddr, AddBridge, AddVeth, DelAddr, DelLink, SetUp
+from cnictl.netlink.steps import AddAddr, AddBridge, AddVeth, DelAddr, DelLink, IsolatePort, SetUp
 from cnictl.plan import Plan
 from cnictl.steps import ConfigureInterface
 from cnictl.sysctl import WriteSysctl
@@ -40,6 +40,7 @@ def firewall_of(net: Network) -> NetworkFirewall:
         subnets=tuple(s.subnet for s in net.subnets),
         masquerade=net.masquerade,
         internal=net.internal,
+        isolate=net.isolate,
     )
 
 
@@ -76,6 +77,8 @@ class BridgeDriver:
         plan = Plan([reserve])
         veth = AddVeth(att.host_ifname, att.ifname, ref, master=net.bridge, mtu=net.mtu, peer_mac=att.mac)
         plan.add(veth)
+        if not net.icc:
+            plan.add(IsolatePort(att.host_ifname))
         plan.add(WriteSysctl(f"net.ipv6.conf.{att.host_ifname}.accept_ra", "0", optional=True, restore=False))
         if not net.has_ipv6:
             # IPv4-only network: no IPv6 on the container end (as docker does), so it sends no link-local

@@ -22,6 +22,7 @@ class NetworkFirewall:
     subnets: tuple[str, ...]
     masquerade: bool
     internal: bool
+    isolate: bool = True
 
     @property
     def chains(self) -> tuple[str, str]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 FAMILY = "inet"
 TABLE = "cnictl"
 SET = "bridges"
+OPEN = "open"  # bridges of networks created with --no-isolate: they may talk to each other
 
 # Published ports: DNAT through maps, so one more mapping costs the same with 1 or 10,000 of them.
 # Keys are (host address . protocol . port) or, for "all addresses", (protocol . port); two maps per key
@@ -126,10 +127,15 @@ def network_rules(fw: NetworkFirewall) -> tuple[list[Rule], list[Rule]]:
     br = fw.bridge
     q = json.dumps(br)
     iif, oif = _match(_meta("iifname"), br), _match(_meta("oifname"), br)
-    fwd = [
-        Rule(fwd_chain, f"iifname {q} oifname {q} accept", [iif, oif, {"accept": None}]),
-        Rule(fwd_chain, f"iifname {q} oifname @{SET} drop", [iif, _match(_meta("oifname"), f"@{SET}"), {"drop": None}]),
-    ]
+    fwd = [Rule(fwd_chain, f"iifname {q} oifname {q} accept", [iif, oif, {"accept": None}])]
+    if not fw.isolate:
+        fwd += [
+            Rule(fwd_chain, f"iifname {q} oifname @{OPEN} accept", [iif, _match(_meta("oifname"), f"@{OPEN}"), {"accept": None}]),
+            Rule(fwd_chain, f"oifname {q} iifname @{OPEN} accept", [oif, _match(_meta("iifname"), f"@{OPEN}"), {"accept": None}]),
+        ]
+    fwd.append(
+        Rule(fwd_chain, f"iifname {q} oifname @{SET} drop", [iif, _match(_meta("oifname"), f"@{SET}"), {"drop": None}])
+    )
     if fw.internal:
         fwd += [
             Rule(fwd_chain, f"iifname {q} drop", [iif, {"drop": None}]),
@@ -233,6 +239,8 @@ class NftablesBackend:
                 table["rules"].append(item["rule"])
             elif "set" in item and item["set"].get("name") == SET:
                 table["elements"] = list(item["set"].get("elem", []))
+            elif "set" in item and item["set"].get("name") == OPEN:
+                table["open"] = list(item["set"].get("elem", []))
         return table
 
     # ---- plan steps --------------------------------------------------------------------
@@ -248,6 +256,7 @@ class NftablesBackend:
         cmds: list[dict[str, Any]] = [
             {"add": {"table": {"family": FAMILY, "name": TABLE}}},
             {"add": _obj("set", name=SET, type="ifname")},
+            {"add": _obj("set", name=OPEN, type="ifname")},
             {"add": _obj("element", name=SET, elem=[fw.bridge])},
             {"add": _obj("chain", name=fwd_chain, type="filter", hook="forward", prio=0, policy="accept")},
             {"flush": _obj("chain", name=fwd_chain)},
@@ -255,9 +264,13 @@ class NftablesBackend:
         text = [
             f"add table {FAMILY} {TABLE}",
             f"add set {FAMILY} {TABLE} {SET} {{ type ifname; }}",
+            f"add set {FAMILY} {TABLE} {OPEN} {{ type ifname; }}",
             f"add element {FAMILY} {TABLE} {SET} {{ {json.dumps(fw.bridge)} }}",
             f"add chain {FAMILY} {TABLE} {fwd_chain} {{ type filter hook forward priority filter; policy accept; }}",
         ]
+        if not fw.isolate:
+            cmds.append({"add": _obj("element", name=OPEN, elem=[fw.bridge])})
+            text.append(f"add element {FAMILY} {TABLE} {OPEN} {{ {json.dumps(fw.bridge)} }}")
         cmds += [r.command() for r in fwd]
         text += [f"add rule {FAMILY} {TABLE} {fwd_chain} {r.text}" for r in fwd]
         infra, infra_text = self.infra_commands()
@@ -335,6 +348,9 @@ class NftablesBackend:
         if fw.bridge in table["elements"]:
             cmds.append({"delete": _obj("element", name=SET, elem=[fw.bridge])})
             text.append(f"delete element {FAMILY} {TABLE} {SET} {{ {json.dumps(fw.bridge)} }}")
+        if fw.bridge in table.get("open", []):
+            cmds.append({"delete": _obj("element", name=OPEN, elem=[fw.bridge])})
+            text.append(f"delete element {FAMILY} {TABLE} {OPEN} {{ {json.dumps(fw.bridge)} }}")
         return cmds, text
 
     # ---- reads -------------------------------------------------------------------------

@@ -48,6 +48,7 @@ RTA_OIF, RTA_GATEWAY = 4, 5
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 IFLA_BRPORT_MODE = 4
+IFLA_BRPORT_ISOLATED = 33
 VETH_INFO_PEER = 1
 NLA_F_NESTED = 0x8000
 RT_TABLE_MAIN = 254
@@ -126,7 +127,11 @@ class Batch:
 
     def set_hairpin(self, name: str, on: bool, text: str) -> None:
         """Bridge port hairpin mode: frames may leave through the port they came in on."""
-        slave = _rta(IFLA_BRPORT_MODE, struct.pack("=B", 1 if on else 0))
+        self.set_brport(name, {IFLA_BRPORT_MODE: on}, text)
+
+    def set_brport(self, name: str, flags: dict[int, bool], text: str) -> None:
+        """Bridge port flags (IFLA_BRPORT_*, one byte each) of the port *name*."""
+        slave = b"".join(_rta(k, struct.pack("=B", 1 if v else 0)) for k, v in flags.items())
         info = _rta(IFLA_INFO_SLAVE_KIND, b"bridge") + _rta(IFLA_INFO_SLAVE_DATA | NLA_F_NESTED, slave)
         payload = _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0") + _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
         self.messages.append((RTM_NEWLINK, 0, payload, text))

@@ -176,6 +176,26 @@ class SetHairpin(Step):
         return [f"{host.ip_cmd()} link set {self.name} type bridge_slave hairpin {'on' if self.on else 'off'}"]
 
 
+class IsolatePort(Step):
+    """Bridge port isolation: isolated ports reach the bridge (the host, the gateway) but not each other."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.summary = f"isolate bridge port {name}"
+
+    def apply(self, host: Host) -> None:
+        from cnictl.netlink.rtnl import IFLA_BRPORT_ISOLATED, Batch
+
+        batch = Batch()
+        batch.set_brport(self.name, {IFLA_BRPORT_ISOLATED: True}, self.explain(host)[0])
+        (code,) = batch.send(host.raw_socket(None))
+        if code:
+            raise batch.error(0, code)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"{host.ip_cmd()} link set {self.name} type bridge_slave isolated on"]
+
+
 class DelLink(Step):
     """Teardown: delete a link (and with a veth, its peer); already gone is fine."""
 

@@ -1,6 +1,6 @@
 """Run one cnictl operation through the library with a failure injected before step K (test helper).
 
-usage: rollback_driver.py HOST STATE_DIR (create|attach|ns) K (fail|sigint) [NETNS]
+usage: rollback_driver.py HOST STATE_DIR (create|attach|attach-ports|publish|ns) K (fail|sigint) [NETNS]
 K = -1 only counts the steps of the plan. Prints JSON: {"steps": n, "raised": "<exception type>"}.
 """
 
@@ -36,7 +36,7 @@ def main() -> int:
 
     def inject(plan: Plan) -> None:
         counted.append(len(plan.steps))
-        if index >= 0:
+        if 0 <= index < 1000:  # K >= 1000: run the plan as it is
             plan.steps.insert(index, FailStep() if mode == "fail" else Interrupt())
 
     opts = ops.RunOptions(dry_run=index < 0, inject=inject)
@@ -48,6 +48,13 @@ def main() -> int:
             elif op == "attach":
                 assert target
                 out = ops.attach(host, "rb", target, opts, mac="02:00:00:00:00:01")
+            elif op == "attach-ports":
+                assert target
+                out = ops.attach(host, "rb", target, opts, mac="02:00:00:00:00:01",
+                                 ports=["8080:80", "127.0.0.1:8081-8082:81-82/udp"])
+            elif op == "publish":
+                assert target
+                out = ops.port_publish(host, "rb", target, "9090:90", opts)
             else:
                 assert target
                 out = ops.ns_add(host, target, opts)
