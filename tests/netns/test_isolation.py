@@ -32,7 +32,8 @@ def test_no_icc_blocks_containers_of_one_network(lab: Lab, br_nf: str) -> None:
     ia, ib = _ip(lab, "quiet", a), _ip(lab, "quiet", b)
     assert not lab.ping(a, ib) and not lab.ping(b, ia)
     assert lab.ping(a, "10.64.0.1")  # the gateway (the host) stays reachable
-    assert "isolated on" in lab.ip(lab.host, f"-d link show {lab.json('net', 'inspect', 'quiet')['attachments'][0]['host_ifname']}")
+    port = lab.json("net", "inspect", "quiet")["attachments"][0]["host_ifname"]
+    assert "isolated on" in lab.ip(lab.host, f"-d link show {port}")
     # and the default lets them talk
     c, d = lab.netns(), lab.netns()
     lab.cli("net", "create", "chatty", "--subnet", "10.65.0.0/24")
