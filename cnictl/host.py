@@ -186,7 +186,7 @@ class Host:
     @staticmethod
     def require_admin(what: str) -> None:
         if not has_net_admin():
-            raise PrivilegeError(f"{what} changes the network and needs root (CAP_NET_ADMIN)", hint="run it with sudo")
+            raise PrivilegeError(f"{what} needs root (CAP_NET_ADMIN)", hint="run it as root or with sudo")
 
 
 def has_net_admin() -> bool:

@@ -837,3 +837,61 @@ def port_list(host: Host, network: str | None = None) -> list[dict[str, Any]]:
 
 def _range(start: int, count: int) -> str:
     return str(start) if count == 1 else f"{start}-{start + count - 1}"
+
+
+# ---------------------------------------------------------------------------------------
+# firewall reload and check
+# ---------------------------------------------------------------------------------------
+def _intents(host: Host) -> tuple[list[Any], list[Any]]:
+    """Every network's firewall intent and every published mapping, from the state."""
+    from cnictl.drivers.bridge import firewall_of
+    from cnictl.ports import PortSpec
+
+    store = Store(host.paths)
+    nets, fwds = [], []
+    for net in store.networks():
+        nets.append(firewall_of(net))
+        for att in store.attachments(net.name):
+            if att.ports and att.addresses:
+                fwds += _forwards(net, _v4(att.addresses), [PortSpec.from_dict(p) for p in att.ports])
+    return nets, fwds
+
+
+def fw_reload(host: Host) -> dict[str, Any]:
+    """Re-apply every rule cnictl owns (after a flush or a firewall restart), in one transaction."""
+    nets, fwds = _intents(host)
+    count = host.fw.reload(nets, fwds)
+    return {"backend": host.fw.name, "networks": len(nets), "port_mappings": len(fwds), "commands": count}
+
+
+def fw_check(host: Host) -> dict[str, Any]:
+    """What is missing or in the way: cnictl's own rules, foreign drop policies, br_netfilter, legacy iptables."""
+    import shutil
+    import subprocess
+
+    from cnictl import sysctl
+
+    nets, fwds = _intents(host)
+    problems = list(host.fw.check(nets, fwds))
+    notes: list[str] = []
+    for chain in host.fw.foreign_forward_drops():
+        problems.append(f"nft chain {chain} drops forwarded traffic by policy: cnictl networks cannot reach out "
+                        "unless that chain accepts their bridges")
+    if any(not n.internal for n in nets):
+        with contextlib.suppress(CnictlError):
+            if sysctl.read("net.ipv4.conf.all.forwarding") != "1":
+                problems.append("IPv4 forwarding is off: containers cannot reach out (run: cnictl forward enable)")
+    with contextlib.suppress(CnictlError):
+        if sysctl.read("net.bridge.bridge-nf-call-iptables") == "1":
+            notes.append("br_netfilter is on (net.bridge.bridge-nf-call-iptables=1): traffic within a bridge also "
+                         "passes the IP firewall hooks")
+    legacy = shutil.which("iptables-legacy-save")
+    if legacy:
+        out = subprocess.run([legacy], capture_output=True, text=True, timeout=10).stdout
+        if ":FORWARD DROP" in out:
+            problems.append("iptables-legacy FORWARD policy is DROP: it drops cnictl's forwarded traffic")
+        if any(line.startswith("-A ") for line in out.splitlines()):
+            problems.append("iptables-legacy rules are present next to nftables rules: both apply, in an order "
+                            "that is hard to predict (move them to nftables or iptables-nft)")
+    return {"backend": host.fw.name, "ok": not problems, "problems": problems, "notes": notes,
+            "networks": len(nets), "port_mappings": len(fwds)}

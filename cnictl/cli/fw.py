@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from cnictl.cli.options import JsonOpt, State
+from cnictl.errors import CnictlError
 
 app = typer.Typer(no_args_is_help=True, help="Show the firewall rules cnictl owns.")
 
@@ -28,3 +29,38 @@ def show(
         st.out.out.write(d["text"])
     else:
         st.out.notice("no cnictl rules")
+
+
+@app.command("reload", epilog="Example: cnictl fw reload")
+def reload(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
+    """Re-apply every rule cnictl owns from its state (after a flush or a firewall restart)."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode)
+    r = ops.fw_reload(st.host(changes="fw reload"))
+    if st.out.json_mode:
+        st.out.json(r)
+    else:
+        st.out.line(f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "
+                    f"({r['backend']})")
+
+
+@app.command("check", epilog="Example: cnictl fw check --json")
+def check(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
+    """Report missing cnictl rules and firewall settings that break cnictl networks; exit 1 if any."""
+    from cnictl import ops
+
+    st: State = ctx.obj.merge(json_mode=json_mode)
+    r = ops.fw_check(st.host(changes="fw check"))
+    out = st.out
+    if out.json_mode:
+        out.json(r)
+    else:
+        for p in r["problems"]:
+            out.line(f"problem: {p}")
+        for n in r["notes"]:
+            out.line(f"note: {n}")
+        if r["ok"]:
+            out.line(f"ok: the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) are in place")
+    if not r["ok"]:
+        raise CnictlError(f"{len(r['problems'])} problem(s) found", hint="see above; cnictl fw reload restores cnictl's rules")

@@ -353,6 +353,81 @@ class NftablesBackend:
             text.append(f"delete element {FAMILY} {TABLE} {OPEN} {{ {json.dumps(fw.bridge)} }}")
         return cmds, text
 
+    # ---- reload and check --------------------------------------------------------------
+    def reload(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> int:
+        """Re-create every object cnictl owns from its state, in one transaction; returns the command count.
+
+        Existing chains are flushed and refilled, the port maps are emptied and refilled, so running it
+        on an intact ruleset changes nothing and on a flushed one restores everything.
+        """
+        if not networks:
+            return 0
+        cmds: list[dict[str, Any]] = []
+        for fw in networks:
+            cmds += self.setup_commands(fw)[0]
+        cmds += [{"flush": _obj("map", name=name)} for name in PORT_MAPS]
+        cmds += self.element_commands(forwards, "add")
+        self.run(cmds, "reload cnictl's rules")
+        return len(cmds)
+
+    def check(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> list[str]:
+        """What is missing from table inet cnictl, compared with what the state says should be there."""
+        if not networks:
+            return []
+        table = self.table()
+        if table is None:
+            return [f"table {FAMILY} {TABLE} is missing (run: cnictl fw reload)"]
+        problems = []
+        counts: dict[str, int] = {}
+        for rule in table["rules"]:
+            counts[rule["chain"]] = counts.get(rule["chain"], 0) + 1
+        for fw in networks:
+            fwd, nat = network_rules(fw)
+            for chain, rules in ((fw.chains[0], fwd), (fw.chains[1], nat)):
+                if not rules:
+                    continue
+                if chain not in table["chains"]:
+                    problems.append(f"chain {chain} of network {fw.network} is missing")
+                elif counts.get(chain, 0) != len(rules):
+                    problems.append(f"chain {chain} has {counts.get(chain, 0)} rules, expected {len(rules)}")
+            if fw.bridge not in table["elements"]:
+                problems.append(f"bridge {fw.bridge} of network {fw.network} is not in set {SET} (isolation)")
+        infra = port_infra_rules()
+        for chain in INFRA_CHAINS:
+            want = sum(1 for r in infra if r.chain == chain)
+            if counts.get(chain, 0) != want:
+                problems.append(f"chain {chain} has {counts.get(chain, 0)} rules, expected {want}")
+        live = self._map_keys()
+        for pf in forwards:
+            for name, key, _value in port_elements(pf):
+                if json.dumps(key, sort_keys=True) not in live.get(name, set()):
+                    problems.append(f"published port {pf.proto} {pf.host_ip or '0.0.0.0'}:{key['concat'][-1]} "
+                                    f"of network {pf.network} is missing from map {name}")
+                    break
+        return problems
+
+    def _map_keys(self) -> dict[str, set[str]]:
+        rc, out, _ = self._ctx().json_cmd({"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]})
+        keys: dict[str, set[str]] = {}
+        if rc != 0 or not isinstance(out, dict):
+            return keys
+        for item in out.get("nftables", []):
+            m = item.get("map")
+            if m and m.get("name") in PORT_MAPS:
+                keys[m["name"]] = {json.dumps(e[0], sort_keys=True) for e in m.get("elem", [])}
+        return keys
+
+    def foreign_forward_drops(self) -> list[str]:
+        """Base chains of other tables at the forward hook whose policy is drop (they drop cnictl's traffic)."""
+        rc, out, _ = self._ctx().json_cmd({"nftables": [{"list": {"ruleset": None}}]})
+        found = []
+        if rc == 0 and isinstance(out, dict):
+            for item in out.get("nftables", []):
+                c = item.get("chain")
+                if c and c.get("hook") == "forward" and c.get("policy") == "drop" and c.get("table") != TABLE:
+                    found.append(f"{c['family']} {c['table']} {c['name']}")
+        return found
+
     # ---- reads -------------------------------------------------------------------------
     def rules(self, network: str | None = None) -> list[dict[str, Any]]:
         table = self.table()

@@ -24,6 +24,15 @@ class NoFirewall:
     def unpublish(self, forwards: list[PortForward], summary: str) -> Step:
         return Note(f"firewall backend 'none': no rules to remove for {summary}")
 
+    def reload(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> int:
+        return 0
+
+    def check(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> list[str]:
+        return []
+
+    def foreign_forward_drops(self) -> list[str]:
+        return []
+
     def rules(self, network: str | None = None) -> list[dict[str, Any]]:
         return []
 

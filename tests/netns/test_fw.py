@@ -1,0 +1,73 @@
+"""fw reload restores cnictl's rules after a flush; fw check finds what is missing or in the way."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Lab
+from test_ports import call, echo_server
+
+
+def rules(lab: Lab) -> list[str]:
+    """The ruleset as sorted JSON objects without handles (order of creation does not matter)."""
+    items = json.loads(lab.exec(lab.host, "nft -j list ruleset").stdout)["nftables"]
+    out = []
+    for item in items:
+        if "metainfo" in item:
+            continue
+        for body in item.values():
+            body.pop("handle", None)
+            if isinstance(body.get("elem"), list):
+                body["elem"] = sorted(body["elem"], key=json.dumps)
+        out.append(json.dumps(item, sort_keys=True))
+    return sorted(out)
+
+
+def test_reload_after_a_flushed_ruleset(lab: Lab) -> None:
+    up = lab.upstream()
+    web, other = lab.netns(), lab.netns()
+    lab.cli("net", "create", "lab", "--subnet", "10.20.0.0/24")
+    lab.cli("net", "create", "iso", "--subnet", "10.21.0.0/24")
+    lab.cli("attach", "lab", web, "-p", "8080:80", "-p", "203.0.113.1:8082:80")
+    b = lab.json("attach", "iso", other)["addresses"][0].split("/")[0]
+    ruleset = rules(lab)
+    assert json.loads(lab.cli("--json", "fw", "check").stdout)["ok"] is True
+    # someone flushes everything
+    lab.exec(lab.host, "nft flush ruleset")
+    assert lab.ping(web, b)  # isolation is gone
+    r = lab.cli("fw", "check", check=False)
+    assert r.returncode == 1 and "problem: table inet cnictl is missing" in r.stdout
+    assert r.stderr.startswith("cnictl: error: 1 problem(s) found")
+    with echo_server(lab, web, 80):
+        assert call(lab, up, "203.0.113.1", 8080) is None
+        lab.cli("fw", "reload")
+        assert call(lab, up, "203.0.113.1", 8080) == "80 203.0.113.2"
+        assert call(lab, up, "203.0.113.1", 8082) == "80 203.0.113.2"
+    assert not lab.ping(web, b)  # isolated again
+    assert rules(lab) == ruleset
+    # reload on an intact ruleset changes nothing
+    lab.cli("fw", "reload")
+    assert rules(lab) == ruleset
+    assert lab.cli("fw", "check").returncode == 0
+
+
+def test_check_names_missing_pieces_and_foreign_drops(lab: Lab) -> None:
+    web = lab.netns()
+    lab.cli("net", "create", "lab", "--subnet", "10.20.0.0/24")
+    lab.cli("attach", "lab", web, "-p", "8080:80")
+    lab.exec(lab.host, "nft flush chain inet cnictl lab-fwd")
+    lab.exec(lab.host, "nft flush map inet cnictl any-addr")
+    lab.exec(lab.host, "nft add table ip other")
+    lab.exec(lab.host, "nft 'add chain ip other gate { type filter hook forward priority 0; policy drop; }'")
+    lab.exec(lab.host, "sysctl -qw net.ipv4.conf.all.forwarding=0")
+    r = json.loads(lab.cli("--json", "fw", "check", check=False).stdout)
+    text = "\n".join(r["problems"])
+    assert r["ok"] is False
+    assert "chain lab-fwd has 0 rules" in text
+    assert "published port tcp 0.0.0.0:8080 of network lab is missing from map any-addr" in text
+    assert "nft chain ip other gate drops forwarded traffic" in text
+    assert "IPv4 forwarding is off" in text
+    lab.cli("fw", "reload")
+    lab.cli("forward", "enable")
+    lab.exec(lab.host, "nft delete table ip other")
+    assert json.loads(lab.cli("--json", "fw", "check").stdout)["problems"] == []
