@@ -72,7 +72,7 @@ class Host:
         self._nl: Netlink | None = None
         self._nl_in: dict[str, Netlink] = {}
         self._fds: dict[str, int] = {}
-        self._fw: FirewallBackend | None = None
+        self._fws: dict[str, FirewallBackend] = {}
         self._home_fd: int | None = None
         self._own_fd: int | None = None
         self._raw: socket.socket | None = None
@@ -94,9 +94,9 @@ class Host:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        if self._fw is not None:
-            self._fw.close()
-            self._fw = None
+        for backend in self._fws.values():
+            backend.close()
+        self._fws.clear()
         if self._own_fd is not None:
             os.close(self._own_fd)
             self._own_fd = None
@@ -166,11 +166,17 @@ class Host:
 
     @property
     def fw(self) -> FirewallBackend:
-        if self._fw is None:
+        """The backend chosen for this invocation (--firewall), used for new networks."""
+        return self.fw_for(self.firewall_name)
+
+    def fw_for(self, name: str) -> FirewallBackend:
+        """The backend of a network (each network keeps the one it was created with)."""
+        backend = self._fws.get(name)
+        if backend is None:
             from cnictl.firewall import get_backend
 
-            self._fw = get_backend(self.firewall_name)
-        return self._fw
+            backend = self._fws[name] = get_backend(name)
+        return backend
 
     # ---- explain helpers ---------------------------------------------------------------
     def ip_cmd(self) -> str:

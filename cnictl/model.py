@@ -118,6 +118,7 @@ class Network:
     mac: str | None = None
     isolate: bool = True
     icc: bool = True
+    firewall: str = "nftables"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,6 +27,7 @@ from cnictl.errors import (
     IpamExhaustedError,
     NetnsNotFoundError,
     NotFoundError,
+    UnsupportedFieldError,
 )
 from cnictl.host import Host
 from cnictl.model import (
@@ -135,6 +136,10 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
     if req.ip_range and len(req.subnets) != 1:
         raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
+    if not req.isolate and host.fw.name == "iptables":
+        raise UnsupportedFieldError(
+            "--no-isolate needs the nftables firewall backend (the iptables backend isolates every network, "
+            "as docker does)", hint="drop --no-isolate or use --firewall nftables")
     bridge = req.bridge or default_bridge_name(req.name)
     validate_ifname(bridge, "bridge name")
     others = store.networks()
@@ -182,6 +187,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         mac=random_mac() if managed else None,
         isolate=req.isolate,
         icc=req.icc,
+        firewall=host.fw.name,
     )
     plan = driver.plan_create(host, net)
     plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
@@ -453,7 +459,7 @@ def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any
         Call(f"claim host ports {text}", claim, release, lambda h: [f"# state: claim {text} under {claims.directory}"]),
         WriteSysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1"),
         SetHairpin(att.host_ifname, True, was=bool(att.ports)),
-        host.fw.publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
+        host.fw_for(net.firewall).publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
     ])
 
 
@@ -468,7 +474,7 @@ def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[A
         for s in specs:
             claims.release(s)
 
-    plan = Plan([host.fw.unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
+    plan = Plan([host.fw_for(net.firewall).unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
                  Call(f"release host ports {text}", release, explain=lambda h: [f"# state: release {text}"])])
     if len(specs) == len(att.ports):  # the last ones go: the port needs hairpin mode no more
         from cnictl.netlink.steps import SetHairpin
@@ -745,7 +751,10 @@ def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
     store = Store(host.paths)
     if network is not None:
         store.get_network(validate_network_name(network))
-    return {"backend": host.fw.name, "rules": host.fw.rules(network), "text": host.fw.text(network)}
+    names = [store.get_network(network).firewall] if network else sorted({n.firewall for n in store.networks()})
+    backends = [host.fw_for(n) for n in names or [host.fw.name]]
+    return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(network)],
+            "text": "".join(b.text(network) for b in backends)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -842,26 +851,28 @@ def _range(start: int, count: int) -> str:
 # ---------------------------------------------------------------------------------------
 # firewall reload and check
 # ---------------------------------------------------------------------------------------
-def _intents(host: Host) -> tuple[list[Any], list[Any]]:
-    """Every network's firewall intent and every published mapping, from the state."""
+def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
+    """Per firewall backend in use: every network's firewall intent and every published mapping (from state)."""
     from cnictl.drivers.bridge import firewall_of
     from cnictl.ports import PortSpec
 
     store = Store(host.paths)
-    nets, fwds = [], []
+    out: dict[str, tuple[list[Any], list[Any]]] = {}
     for net in store.networks():
+        nets, fwds = out.setdefault(net.firewall, ([], []))
         nets.append(firewall_of(net))
         for att in store.attachments(net.name):
             if att.ports and att.addresses:
                 fwds += _forwards(net, _v4(att.addresses), [PortSpec.from_dict(p) for p in att.ports])
-    return nets, fwds
+    return out
 
 
 def fw_reload(host: Host) -> dict[str, Any]:
-    """Re-apply every rule cnictl owns (after a flush or a firewall restart), in one transaction."""
-    nets, fwds = _intents(host)
-    count = host.fw.reload(nets, fwds)
-    return {"backend": host.fw.name, "networks": len(nets), "port_mappings": len(fwds), "commands": count}
+    """Re-apply every rule cnictl owns (after a flush or a firewall restart), one transaction per backend table."""
+    intents = _intents(host)
+    count = sum(host.fw_for(name).reload(nets, fwds) for name, (nets, fwds) in intents.items())
+    return {"backends": sorted(intents), "networks": sum(len(n) for n, _ in intents.values()),
+            "port_mappings": sum(len(f) for _, f in intents.values()), "commands": count}
 
 
 def fw_check(host: Host) -> dict[str, Any]:
@@ -871,12 +882,17 @@ def fw_check(host: Host) -> dict[str, Any]:
 
     from cnictl import sysctl
 
-    nets, fwds = _intents(host)
-    problems = list(host.fw.check(nets, fwds))
+    intents = _intents(host)
+    problems: list[str] = []
     notes: list[str] = []
-    for chain in host.fw.foreign_forward_drops():
-        problems.append(f"nft chain {chain} drops forwarded traffic by policy: cnictl networks cannot reach out "
-                        "unless that chain accepts their bridges")
+    nets = [n for ns, _ in intents.values() for n in ns]
+    fwds = [f for _, fs in intents.values() for f in fs]
+    for name, (bnets, bfwds) in intents.items():
+        backend = host.fw_for(name)
+        problems += backend.check(bnets, bfwds)
+        for chain in backend.foreign_forward_drops():
+            problems.append(f"nft chain {chain} drops forwarded traffic by policy: cnictl networks cannot reach out "
+                            "unless that chain accepts their bridges")
     if any(not n.internal for n in nets):
         with contextlib.suppress(CnictlError):
             if sysctl.read("net.ipv4.conf.all.forwarding") != "1":
@@ -893,5 +909,5 @@ def fw_check(host: Host) -> dict[str, Any]:
         if any(line.startswith("-A ") for line in out.splitlines()):
             problems.append("iptables-legacy rules are present next to nftables rules: both apply, in an order "
                             "that is hard to predict (move them to nftables or iptables-nft)")
-    return {"backend": host.fw.name, "ok": not problems, "problems": problems, "notes": notes,
+    return {"backends": sorted(intents), "ok": not problems, "problems": problems, "notes": notes,
             "networks": len(nets), "port_mappings": len(fwds)}

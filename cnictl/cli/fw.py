@@ -24,7 +24,7 @@ def show(
     st: State = ctx.obj.merge(json_mode=json_mode)
     d = ops.fw_show(st.host(), network)
     if st.out.json_mode:
-        st.out.json({"backend": d["backend"], "rules": d["rules"]})
+        st.out.json({"backends": d["backends"], "rules": d["rules"]})
     elif d["text"]:
         st.out.out.write(d["text"])
     else:
@@ -42,7 +42,7 @@ def reload(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
         st.out.json(r)
     else:
         st.out.line(f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "
-                    f"({r['backend']})")
+                    f"({', '.join(r['backends'])})")
 
 
 @app.command("check", epilog="Example: cnictl fw check --json")

@@ -59,11 +59,11 @@ class BridgeDriver:
                 plan.add(WriteSysctl("net.ipv4.conf.all.forwarding", "1"))
             if net.has_ipv6:
                 plan.add(WriteSysctl("net.ipv6.conf.all.forwarding", "1"))
-        plan.add(host.fw.setup_network(firewall_of(net)))
+        plan.add(host.fw_for(net.firewall).setup_network(firewall_of(net)))
         return plan
 
     def plan_delete(self, host: Host, net: Network) -> Plan:
-        plan = Plan([host.fw.teardown_network(firewall_of(net))])
+        plan = Plan([host.fw_for(net.firewall).teardown_network(firewall_of(net))])
         if net.managed_bridge:
             plan.add(DelLink(net.bridge))
         else:

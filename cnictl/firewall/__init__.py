@@ -2,7 +2,7 @@
 
     >>> from cnictl.firewall import BACKENDS
     >>> sorted(BACKENDS)
-    ['nftables', 'none']
+    ['iptables', 'nftables', 'none']
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from cnictl.errors import ConfigError
 if TYPE_CHECKING:
     from cnictl.firewall.base import FirewallBackend
 
-BACKENDS = ("nftables", "none")
+BACKENDS = ("nftables", "iptables", "none")
 
 
 def get_backend(name: str) -> FirewallBackend:
@@ -22,6 +22,10 @@ def get_backend(name: str) -> FirewallBackend:
         from cnictl.firewall.nftables import NftablesBackend
 
         return NftablesBackend()
+    if name == "iptables":
+        from cnictl.firewall.iptables import IptablesBackend
+
+        return IptablesBackend()
     if name == "none":
         from cnictl.firewall.none import NoFirewall
 

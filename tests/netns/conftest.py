@@ -44,6 +44,7 @@ class Lab:
         self.host = unique("h")
         self.state = tmp / "state"
         self.namespaces: list[str] = [self.host]
+        self.firewall: str | None = None  # CNICTL_FIREWALL for every cnictl call (None: the default)
         sh(f"ip netns add {self.host}")
         sh(f"ip -n {self.host} link set lo up")
 
@@ -64,6 +65,9 @@ class Lab:
         env["CNICTL_STATE_DIR"] = str(self.state)
         env.pop("CNICTL_DEBUG", None)
         env.pop("CNICTL_OUTPUT", None)
+        env.pop("CNICTL_FIREWALL", None)
+        if self.firewall:
+            env["CNICTL_FIREWALL"] = self.firewall
         return env
 
     def cli(self, *args: str, check: bool = True, host: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:

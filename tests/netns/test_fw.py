@@ -71,3 +71,42 @@ def test_check_names_missing_pieces_and_foreign_drops(lab: Lab) -> None:
     lab.cli("forward", "enable")
     lab.exec(lab.host, "nft delete table ip other")
     assert json.loads(lab.cli("--json", "fw", "check").stdout)["problems"] == []
+
+
+def test_iptables_backend_layout_reload_and_no_trace(lab: Lab) -> None:
+    lab.firewall = "iptables"
+    up = lab.upstream()
+    web, other = lab.netns(), lab.netns()
+    before = lab.exec(lab.host, "iptables-save").stdout
+    lab.cli("net", "create", "lab", "--subnet", "10.20.0.0/24")
+    lab.cli("net", "create", "iso", "--subnet", "10.21.0.0/24")
+    assert lab.json("net", "inspect", "lab")["firewall"] == "iptables"
+    lab.cli("attach", "lab", web, "-p", "8080:80")
+    b = lab.json("attach", "iso", other)["addresses"][0].split("/")[0]
+    rules = lab.exec(lab.host, "iptables -t filter -S").stdout
+    for line in ("-A FORWARD -j CNICTL-FORWARD", "-A CNICTL-FORWARD -j CNICTL-ISOLATION-STAGE-1",
+                 "-A CNICTL-ISOLATION-STAGE-1 -i br-lab ! -o br-lab -j CNICTL-ISOLATION-STAGE-2",
+                 "-A CNICTL-ISOLATION-STAGE-2 -o br-iso -j DROP"):
+        assert line in rules
+    nat = lab.exec(lab.host, "iptables -t nat -S").stdout
+    assert "-A CNICTL -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.20.0.2:80" in nat
+    assert not lab.ping(web, b)  # isolation
+    shown = lab.cli("fw", "show").stdout
+    assert "*filter" in shown and "-A CNICTL-FORWARD -i br-lab -o br-lab -j ACCEPT" in shown
+    # someone flushes the ruleset: reload brings it back
+    lab.exec(lab.host, "iptables -t nat -F CNICTL")
+    lab.exec(lab.host, "iptables -t filter -F CNICTL-ISOLATION-STAGE-2")
+    assert lab.cli("fw", "check", check=False).returncode == 1
+    with echo_server(lab, web, 80):
+        assert call(lab, up, "203.0.113.1", 8080) is None
+        lab.cli("fw", "reload")
+        assert call(lab, up, "203.0.113.1", 8080) == "80 203.0.113.2"
+    assert not lab.ping(web, b)
+    assert lab.cli("fw", "check").returncode == 0
+    r = lab.cli("net", "create", "open", "--subnet", "10.22.0.0/24", "--no-isolate", check=False)
+    assert r.returncode == 2 and "nftables" in r.stderr
+    lab.cli("net", "rm", "lab", "--force")
+    lab.cli("net", "rm", "iso", "--force")
+    after = lab.exec(lab.host, "iptables-save").stdout
+    assert "CNICTL" not in after
+    del before

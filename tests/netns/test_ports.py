@@ -48,6 +48,10 @@ def call(lab: Lab, ns: str, addr: str, port: int) -> str | None:
 
 @pytest.fixture
 def world(lab: Lab) -> dict[str, str]:
+    return make_world(lab)
+
+
+def make_world(lab: Lab) -> dict[str, str]:
     up = lab.upstream()
     lab.ip(lab.host, "addr add 203.0.113.10/24 dev up0")  # a second host address
     web, other = lab.netns(), lab.netns()
@@ -56,7 +60,10 @@ def world(lab: Lab) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("br_nf", ["1", "0"])
-def test_every_path_to_a_published_port(lab: Lab, world: dict[str, str], br_nf: str) -> None:
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_every_path_to_a_published_port(lab: Lab, backend: str, br_nf: str) -> None:
+    lab.firewall = backend
+    world = make_world(lab)
     lab.exec(lab.host, f"sysctl -qw net.bridge.bridge-nf-call-iptables={br_nf}")
     up, web, other = world["up"], world["web"], world["other"]
     lab.cli("attach", "lab", web, "-p", "8080:80", "-p", "127.0.0.1:8081:80", "-p", "203.0.113.1:8082:80")
@@ -79,8 +86,10 @@ def test_every_path_to_a_published_port(lab: Lab, world: dict[str, str], br_nf: 
         assert call(lab, web, "203.0.113.1", 8080) is not None
 
 
-def test_containers_cannot_reach_the_hosts_loopback(lab: Lab, world: dict[str, str]) -> None:
-    web = world["web"]
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_containers_cannot_reach_the_hosts_loopback(lab: Lab, backend: str) -> None:
+    lab.firewall = backend
+    web = make_world(lab)["web"]
     lab.cli("attach", "lab", web, "-p", "127.0.0.1:8081:80")
     assert lab.exec(lab.host, "sysctl -n net.ipv4.conf.br-lab.route_localnet").stdout.strip() == "1"
     with echo_server(lab, lab.host, 9999):

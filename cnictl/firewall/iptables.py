@@ -1,0 +1,290 @@
+"""iptables backend (iptables-nft or iptables-legacy), laid out like docker's chains with a CNICTL prefix.
+
+filter:  FORWARD -> CNICTL-FORWARD -> CNICTL-ISOLATION-STAGE-1 -> CNICTL-ISOLATION-STAGE-2
+         INPUT   -> CNICTL-INPUT   (containers may not reach the host's loopback)
+nat:     PREROUTING/OUTPUT (-m addrtype --dst-type LOCAL) -> CNICTL   (DNAT of published ports)
+         POSTROUTING -> CNICTL-POSTROUTING                            (masquerade, hairpin, localhost)
+
+Every change is one `iptables-restore --noflush` per table, so it applies whole or not at all. Published
+ports are one DNAT rule each, as in docker: a lookup walks the chain (the nftables backend uses maps).
+The binary is `iptables` (whichever variant the system selected), or CNICTL_IPTABLES to pick one.
+
+    >>> network_lines(NetworkFirewall("lab", "br-lab", ("10.20.0.0/24",), True, False))["nat"][0]
+    '-A CNICTL-POSTROUTING -s 10.20.0.0/24 -d 10.20.0.0/24 -m conntrack --ctstate DNAT -j MASQUERADE'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cnictl.errors import DependencyError, FirewallError
+from cnictl.firewall.base import NetworkFirewall, PortForward
+from cnictl.plan import Step
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+
+CHAINS = {
+    "filter": ["CNICTL-FORWARD", "CNICTL-ISOLATION-STAGE-1", "CNICTL-ISOLATION-STAGE-2", "CNICTL-INPUT"],
+    "nat": ["CNICTL", "CNICTL-POSTROUTING"],
+}
+JUMPS = {
+    "filter": [("FORWARD", "-j CNICTL-FORWARD"), ("INPUT", "-j CNICTL-INPUT")],
+    "nat": [("PREROUTING", "-m addrtype --dst-type LOCAL -j CNICTL"),
+            ("OUTPUT", "-m addrtype --dst-type LOCAL -j CNICTL"),
+            ("POSTROUTING", "-j CNICTL-POSTROUTING")],
+}
+FIXED = {
+    "filter": ["-A CNICTL-FORWARD -j CNICTL-ISOLATION-STAGE-1"],
+    "nat": ["-A CNICTL-POSTROUTING -s 127.0.0.0/8 -m conntrack --ctstate DNAT -j MASQUERADE"],
+}
+
+
+def network_lines(fw: NetworkFirewall) -> dict[str, list[str]]:
+    """The `-A` lines of one network, per table (docker's layout)."""
+    br = fw.bridge
+    filt = [f"-A CNICTL-FORWARD -i {br} -o {br} -j ACCEPT"]
+    if fw.isolate:
+        filt += [f"-A CNICTL-ISOLATION-STAGE-1 -i {br} ! -o {br} -j CNICTL-ISOLATION-STAGE-2",
+                 f"-A CNICTL-ISOLATION-STAGE-2 -o {br} -j DROP"]
+    if fw.internal:
+        filt += [f"-A CNICTL-FORWARD -i {br} ! -o {br} -j DROP", f"-A CNICTL-FORWARD ! -i {br} -o {br} -j DROP"]
+    else:
+        filt += [f"-A CNICTL-FORWARD -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                 f"-A CNICTL-FORWARD -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
+                 f"-A CNICTL-FORWARD -i {br} ! -o {br} -j ACCEPT",
+                 f"-A CNICTL-FORWARD -o {br} -j DROP"]
+    # new connections only: answers to localhost clients of published ports come back this way
+    filt.append(f"-A CNICTL-INPUT -d 127.0.0.0/8 -i {br} -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP")
+    nat: list[str] = []
+    if not fw.internal:
+        for subnet in fw.subnets:
+            net = ipaddress.ip_network(subnet)
+            if net.version == 4:
+                nat.append(f"-A CNICTL-POSTROUTING -s {net} -d {net} -m conntrack --ctstate DNAT -j MASQUERADE")
+                if fw.masquerade:
+                    nat.append(f"-A CNICTL-POSTROUTING -s {net} ! -o {br} -j MASQUERADE")
+    return {"filter": filt, "nat": nat}
+
+
+def port_lines(pf: PortForward) -> list[str]:
+    dst = f" -d {pf.host_ip}/32" if pf.host_ip else ""
+    return [f"-A CNICTL{dst} -p {pf.proto} -m {pf.proto} --dport {hp} -j DNAT --to-destination {pf.container_ip}:{cp}"
+            for hp, cp in pf.pairs()]
+
+
+class IptablesBackend:
+    name = "iptables"
+
+    def __init__(self) -> None:
+        self.binary = os.environ.get("CNICTL_IPTABLES", "iptables")
+
+    def close(self) -> None:
+        return None
+
+    def _exe(self, suffix: str = "") -> str:
+        path = shutil.which(self.binary + suffix)
+        if path is None:
+            raise DependencyError(f"{self.binary + suffix} is not installed", hint="apt-get install iptables")
+        return path
+
+    def _run(self, argv: list[str], stdin: str | None = None, what: str = "") -> str:
+        p = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            msg = (p.stderr.strip().splitlines() or ["failed"])[-1]
+            raise FirewallError(f"{what or ' '.join(argv)}: {msg}")
+        return p.stdout
+
+    def restore(self, table: str, lines: list[str], what: str) -> None:
+        """Apply *lines* (-N/-A/-D/-I/-F/-X) to *table* in one iptables-restore transaction."""
+        if lines:
+            doc = f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n"
+            self._run([self._exe("-restore"), "--noflush"], doc, f"iptables-restore ({what})")
+
+    def listing(self, table: str) -> list[str]:
+        return self._run([self._exe("-save"), "-t", table], what="iptables-save").splitlines()
+
+    def _base(self, table: str, listing: list[str]) -> list[str]:
+        """-N for our chains that are missing and the jumps from the built-in chains that are missing."""
+        have = {ln.split()[0][1:] for ln in listing if ln.startswith(":")}
+        out = [f"-N {c}" for c in CHAINS[table] if c not in have]
+        rules = set(listing)
+        for chain, rest in JUMPS[table]:
+            if f"-A {chain} {rest}" not in rules:
+                out.append(f"-I {chain} 1 {rest}")
+        for line in FIXED[table]:
+            if line not in rules:
+                out.append(line)
+        return out
+
+    # ---- steps -------------------------------------------------------------------------
+    def setup_network(self, fw: NetworkFirewall) -> Step:
+        return IptSetup(self, fw)
+
+    def teardown_network(self, fw: NetworkFirewall) -> Step:
+        return IptTeardown(self, fw)
+
+    def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step:
+        return IptPublish(self, forwards, summary)
+
+    def unpublish(self, forwards: list[PortForward], summary: str) -> Step:
+        return IptUnpublish(self, forwards, summary)
+
+    def add(self, per_table: dict[str, list[str]], what: str) -> None:
+        for table, lines in per_table.items():
+            listing = self.listing(table)
+            present = set(listing)
+            self.restore(table, self._base(table, listing) + [ln for ln in lines if ln not in present], what)
+
+    def remove(self, per_table: dict[str, list[str]], what: str) -> None:
+        """Delete these rules where present (already gone is fine); when no network is left, cnictl's
+        chains and jumps go too, so nothing of cnictl stays in the ruleset."""
+        for table, lines in per_table.items():
+            present = set(self.listing(table))
+            self.restore(table, ["-D" + ln[2:] for ln in lines if ln in present], what)
+        self._remove_base_if_unused()
+
+    def _remove_base_if_unused(self) -> None:
+        listings = {t: self.listing(t) for t in CHAINS}
+        ours = [ln for t, lst in listings.items() for ln in lst
+                if ln.startswith("-A CNICTL") and ln not in FIXED[t]]
+        if ours:
+            return
+        for table, listing in listings.items():
+            present = set(listing)
+            have = {ln.split()[0][1:] for ln in listing if ln.startswith(":")}
+            lines = [f"-D {chain} {rest}" for chain, rest in JUMPS[table] if f"-A {chain} {rest}" in present]
+            lines += [f"-F {c}" for c in CHAINS[table] if c in have] + [f"-X {c}" for c in CHAINS[table] if c in have]
+            self.restore(table, lines, "remove cnictl's chains")
+
+    # ---- reload / check / show ---------------------------------------------------------
+    def reload(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> int:
+        if not networks:
+            return 0
+        want: dict[str, list[str]] = {"filter": [], "nat": []}
+        for fw in networks:
+            for table, lines in network_lines(fw).items():
+                want[table] += lines
+        want["nat"] += [ln for pf in forwards for ln in port_lines(pf)]
+        count = 0
+        for table in ("filter", "nat"):
+            listing = self.listing(table)
+            base = self._base(table, listing)
+            flush = [f"-F {c}" for c in CHAINS[table] if any(ln.startswith(f":{c} ") for ln in listing)]
+            lines = base + flush + [ln for ln in FIXED[table] if ln not in base] + want[table]
+            self.restore(table, lines, "reload cnictl's rules")
+            count += len(lines)
+        return count
+
+    def check(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> list[str]:
+        if not networks:
+            return []
+        problems = []
+        for table in ("filter", "nat"):
+            listing = self.listing(table)
+            present = set(listing)
+            for chain, rest in JUMPS[table]:
+                if f"-A {chain} {rest}" not in present:
+                    problems.append(f"{table} {chain} does not jump to cnictl's chain ({rest})")
+            want = [ln for fw in networks for ln in network_lines(fw)[table]]
+            if table == "nat":
+                want += [ln for pf in forwards for ln in port_lines(pf)]
+            for ln in want:
+                if ln not in present:
+                    problems.append(f"{table} rule missing: {ln}")
+        return problems
+
+    def foreign_forward_drops(self) -> list[str]:
+        """Nothing to report: CNICTL-FORWARD accepts cnictl's traffic before a FORWARD DROP policy applies
+        (docker's layout relies on the same)."""
+        return []
+
+    def rules(self, network: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for table in ("filter", "nat"):
+            for ln in self.listing(table):
+                if ln.startswith("-A ") and "CNICTL" in ln:
+                    out.append({"table": table, "rule": ln})
+        return out
+
+    def text(self, network: str | None = None) -> str:
+        lines = []
+        for table in ("filter", "nat"):
+            ours = [ln for ln in self.listing(table) if "CNICTL" in ln and not ln.startswith("#")]
+            if ours:
+                lines += [f"*{table}", *ours]
+        return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _explain(host: Host, table: str, lines: list[str]) -> list[str]:
+    return [f"{host.exec_prefix()}iptables -t {table} {ln}" for ln in lines]
+
+
+class IptSetup(Step):
+    def __init__(self, backend: IptablesBackend, fw: NetworkFirewall) -> None:
+        self.backend, self.fw = backend, fw
+        self.summary = f"add iptables rules for {fw.network}"
+        self.applied = False
+
+    def apply(self, host: Host) -> None:
+        self.backend.add(network_lines(self.fw), self.summary)
+        self.applied = True
+
+    def undo(self, host: Host) -> None:
+        if self.applied:
+            self.backend.remove(network_lines(self.fw), f"remove rules of {self.fw.network}")
+
+    def explain(self, host: Host) -> list[str]:
+        out = []
+        for table, lines in network_lines(self.fw).items():
+            out += _explain(host, table, [f"-N {c}" for c in CHAINS[table]]
+                            + [f"-I {c} 1 {r}" for c, r in JUMPS[table]] + FIXED[table] + lines)
+        return out
+
+
+class IptTeardown(Step):
+    def __init__(self, backend: IptablesBackend, fw: NetworkFirewall) -> None:
+        self.backend, self.fw = backend, fw
+        self.summary = f"remove iptables rules of {fw.network}"
+
+    def apply(self, host: Host) -> None:
+        self.backend.remove(network_lines(self.fw), self.summary)
+
+    def explain(self, host: Host) -> list[str]:
+        return [ln for t, lines in network_lines(self.fw).items() for ln in _explain(host, t, ["-D" + x[2:] for x in lines])]
+
+
+class IptPublish(Step):
+    def __init__(self, backend: IptablesBackend, forwards: Callable[[], list[PortForward]], summary: str) -> None:
+        self.backend, self.forwards = backend, forwards
+        self.summary = f"publish {summary}"
+        self.done: list[PortForward] = []
+
+    def apply(self, host: Host) -> None:
+        fwds = self.forwards()
+        self.backend.add({"nat": [ln for pf in fwds for ln in port_lines(pf)]}, self.summary)
+        self.done = fwds
+
+    def undo(self, host: Host) -> None:
+        if self.done:
+            self.backend.remove({"nat": [ln for pf in self.done for ln in port_lines(pf)]}, f"undo {self.summary}")
+
+    def explain(self, host: Host) -> list[str]:
+        return _explain(host, "nat", [ln for pf in self.forwards() for ln in port_lines(pf)])
+
+
+class IptUnpublish(Step):
+    def __init__(self, backend: IptablesBackend, forwards: list[PortForward], summary: str) -> None:
+        self.backend, self.forwards = backend, forwards
+        self.summary = f"unpublish {summary}"
+
+    def apply(self, host: Host) -> None:
+        self.backend.remove({"nat": [ln for pf in self.forwards for ln in port_lines(pf)]}, self.summary)
+
+    def explain(self, host: Host) -> list[str]:
+        return _explain(host, "nat", ["-D" + ln[2:] for pf in self.forwards for ln in port_lines(pf)])
