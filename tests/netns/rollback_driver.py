@@ -41,7 +41,7 @@ def main() -> int:
 
     opts = ops.RunOptions(dry_run=index < 0, inject=inject)
     raised = None
-    with Host(netns=host_ns, state_dir=state) as host:
+    with Host(netns=host_ns, state_dir=state, firewall=os.environ.get("CNICTL_FIREWALL", "nftables")) as host:
         try:
             if op == "create":
                 out = ops.create_network(host, ops.NetworkRequest(name="rb", subnets=["10.60.0.0/24", "fd00:60::/64"]), opts)

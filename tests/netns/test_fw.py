@@ -103,6 +103,10 @@ def test_iptables_backend_layout_reload_and_no_trace(lab: Lab) -> None:
         assert call(lab, up, "203.0.113.1", 8080) == "80 203.0.113.2"
     assert not lab.ping(web, b)
     assert lab.cli("fw", "check").returncode == 0
+    lab.exec(lab.host, "nft flush ruleset")  # iptables-nft rules live in nftables: this wipes them all
+    assert lab.ping(web, b)
+    lab.cli("fw", "reload")
+    assert not lab.ping(web, b) and lab.cli("fw", "check").returncode == 0
     r = lab.cli("net", "create", "open", "--subnet", "10.22.0.0/24", "--no-isolate", check=False)
     assert r.returncode == 2 and "nftables" in r.stderr
     lab.cli("net", "rm", "lab", "--force")

@@ -25,7 +25,9 @@ def test_no_isolate_networks_talk_to_each_other_only(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("br_nf", ["1", "0"])
-def test_no_icc_blocks_containers_of_one_network(lab: Lab, br_nf: str) -> None:
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_no_icc_blocks_containers_of_one_network(lab: Lab, br_nf: str, backend: str) -> None:
+    lab.firewall = backend
     lab.exec(lab.host, f"sysctl -qw net.bridge.bridge-nf-call-iptables={br_nf}")
     a, b = lab.netns(), lab.netns()
     lab.cli("net", "create", "quiet", "--subnet", "10.64.0.0/24", "--no-icc")

@@ -16,7 +16,7 @@ DRIVER = str(Path(__file__).with_name("rollback_driver.py"))
 
 def drive(lab: Lab, op: str, k: int, mode: str, target: str | None = None) -> dict[str, object]:
     args = [sys.executable, DRIVER, lab.host, str(lab.state), op, str(k), mode] + ([target] if target else [])
-    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60, env=lab.env())
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -72,7 +72,9 @@ def test_ns_add_rolls_back(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("op", ["attach-ports", "publish"])
-def test_published_ports_roll_back_at_every_step(lab: Lab, op: str) -> None:
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_published_ports_roll_back_at_every_step(lab: Lab, op: str, backend: str) -> None:
+    lab.firewall = backend
     web, other = lab.netns(), lab.netns()
     lab.cli("net", "create", "rb", "--subnet", "10.60.0.0/24", "--no-icc")
     lab.cli("attach", "rb", other, "-p", "7070:70")  # maps, claims and route_localnet already in use
@@ -82,8 +84,10 @@ def test_published_ports_roll_back_at_every_step(lab: Lab, op: str) -> None:
     assert isinstance(n, int) and n >= 4
     localnet = "sysctl -n net.ipv4.conf.br-rb.route_localnet"
 
-    def state() -> tuple[dict[str, str], str]:
-        return lab.snapshot(extra=[web]), lab.exec(lab.host, localnet).stdout
+    def state() -> tuple[dict[str, str], str, str]:
+        saved = lab.exec(lab.host, "iptables-save").stdout if backend == "iptables" else ""
+        saved = "\n".join(ln for ln in saved.splitlines() if not ln.startswith("#"))
+        return lab.snapshot(extra=[web]), lab.exec(lab.host, localnet).stdout, saved
 
     before = state()
     for k in range(n + 1):
