@@ -412,13 +412,17 @@ def _v4(cidrs: Any) -> str:
 def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> list[Any]:
     """Parse -p values and check each host address is one of this host's."""
     specs = [parse(t) for t in texts]
+    if specs and net.internal:
+        raise ConfigError(f'network "{net.name}" is --internal: nothing can reach its containers from outside',
+                          hint="publish ports on a network that is not internal")
     if specs and not net.has_ipv4:
         raise ConfigError(f'network "{net.name}" has no IPv4 subnet: published ports need one')
     wanted = {s.host_ip for s in specs if s.host_ip and not s.loopback}
     if wanted:
         mine = {cidr.split("/")[0] for _, cidr in host.nl().addresses()}
         for ip in sorted(wanted - mine):
-            raise ConfigError(f"host address {ip} is not on this host", hint="see: ip -4 addr (or publish on all addresses)")
+            raise ConfigError(f"host address {ip} is not on this host",
+                              hint="see: ip -4 addr; or publish on all addresses by leaving the address out")
     return specs
 
 
@@ -902,7 +906,8 @@ def fw_check(host: Host) -> dict[str, Any]:
             notes.append("br_netfilter is on (net.bridge.bridge-nf-call-iptables=1): traffic within a bridge also "
                          "passes the IP firewall hooks")
     legacy = shutil.which("iptables-legacy-save")
-    if legacy:
+    selected = subprocess.run(["iptables", "-V"], capture_output=True, text=True).stdout if shutil.which("iptables") else ""
+    if legacy and "legacy" not in selected:  # when iptables itself is legacy, those rules are cnictl's own
         out = subprocess.run([legacy], capture_output=True, text=True, timeout=10).stdout
         if ":FORWARD DROP" in out:
             problems.append("iptables-legacy FORWARD policy is DROP: it drops cnictl's forwarded traffic")

@@ -149,7 +149,7 @@ class PortClaims:
                     if who is not None:
                         where = f"{spec.host_ip or '0.0.0.0'}:{hp}/{spec.proto}"
                         raise ConflictError(f"host port {where} is already published by {who}",
-                                            hint="pick another host port, or unpublish it first (cnictl port ls)")
+                                            hint="pick another host port, or unpublish it first; see: cnictl port ls")
                     path = self._path(spec.proto, hp, spec.host_ip)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

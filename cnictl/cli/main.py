@@ -56,7 +56,8 @@ def root(
                      help="Keep all persistent state (networks, attachments, IPAM) under DIR."),
     ] = None,
     firewall: Annotated[
-        str, typer.Option("--firewall", envvar="CNICTL_FIREWALL", help="Firewall backend: nftables or none.")
+        str, typer.Option("--firewall", envvar="CNICTL_FIREWALL",
+                          help="Firewall backend for new networks: nftables, iptables or none.")
     ] = "nftables",
     json_mode: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only names, one per line.")] = False,

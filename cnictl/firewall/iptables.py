@@ -7,7 +7,7 @@ nat:     PREROUTING/OUTPUT (-m addrtype --dst-type LOCAL) -> CNICTL   (DNAT of p
 
 Every change is one `iptables-restore --noflush` per table, so it applies whole or not at all. Published
 ports are one DNAT rule each, as in docker: a lookup walks the chain (the nftables backend uses maps).
-The binary is `iptables` (whichever variant the system selected), or CNICTL_IPTABLES to pick one.
+The binary is `iptables`: whichever variant (nft or legacy) the system selected.
 
     >>> network_lines(NetworkFirewall("lab", "br-lab", ("10.20.0.0/24",), True, False))["nat"][0]
     '-A CNICTL-POSTROUTING -s 10.20.0.0/24 -d 10.20.0.0/24 -m conntrack --ctstate DNAT -j MASQUERADE'
@@ -16,7 +16,6 @@ The binary is `iptables` (whichever variant the system selected), or CNICTL_IPTA
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -82,7 +81,7 @@ class IptablesBackend:
     name = "iptables"
 
     def __init__(self) -> None:
-        self.binary = os.environ.get("CNICTL_IPTABLES", "iptables")
+        self.binary = "iptables"
 
     def close(self) -> None:
         return None

@@ -171,3 +171,11 @@ def test_unpublish_of_something_not_published(lab: Lab, world: dict[str, str]) -
     r = lab.cli("port", "unpublish", "lab", web, "9090:80", check=False)
     assert r.returncode == 3 and "9090:80/tcp is not published" in r.stderr and "8080:80/tcp" in r.stderr
     time.sleep(0)
+
+
+def test_publishing_on_an_internal_network_is_refused(lab: Lab) -> None:
+    web = lab.netns()
+    lab.cli("net", "create", "priv", "--subnet", "10.40.0.0/24", "--internal")
+    r = lab.cli("attach", "priv", web, "-p", "8080:80", check=False)
+    assert r.returncode == 2 and "--internal" in r.stderr
+    assert lab.json("net", "inspect", "priv")["attachments"] == []
