@@ -752,13 +752,15 @@ def ns_exec(name: str, argv: list[str]) -> None:
 # firewall view
 # ---------------------------------------------------------------------------------------
 def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
+    from cnictl.drivers.bridge import firewall_of
+
     store = Store(host.paths)
-    if network is not None:
-        store.get_network(validate_network_name(network))
-    names = [store.get_network(network).firewall] if network else sorted({n.firewall for n in store.networks()})
+    net = store.get_network(validate_network_name(network)) if network is not None else None
+    fw = firewall_of(net) if net is not None else None
+    names = [net.firewall] if net is not None else sorted({n.firewall for n in store.networks()})
     backends = [host.fw_for(n) for n in names or [host.fw.name]]
-    return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(network)],
-            "text": "".join(b.text(network) for b in backends)}
+    return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(fw)],
+            "text": "".join(b.text(fw) for b in backends)}
 
 
 # ---------------------------------------------------------------------------------------

@@ -203,18 +203,30 @@ class IptablesBackend:
         (docker's layout relies on the same)."""
         return []
 
-    def rules(self, network: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        for table in ("filter", "nat"):
-            for ln in self.listing(table):
-                if ln.startswith("-A ") and "CNICTL" in ln:
-                    out.append({"table": table, "rule": ln})
-        return out
+    @staticmethod
+    def _mine(line: str, network: NetworkFirewall | None) -> bool:
+        """cnictl's line, and (given a network) one of that network's: its bridge, subnet or containers."""
+        if "CNICTL" not in line or line.startswith("#"):
+            return False
+        if network is None:
+            return True
+        words = line.split()
+        if network.bridge in words or any(s in words for s in network.subnets):
+            return True
+        if "--to-destination" in words:
+            ip = words[words.index("--to-destination") + 1].split(":")[0]
+            return any(ipaddress.ip_address(ip) in ipaddress.ip_network(s) for s in network.subnets
+                       if ":" not in s)
+        return False
 
-    def text(self, network: str | None = None) -> str:
+    def rules(self, network: NetworkFirewall | None = None) -> list[dict[str, Any]]:
+        return [{"table": table, "rule": ln} for table in ("filter", "nat") for ln in self.listing(table)
+                if ln.startswith("-A ") and self._mine(ln, network)]
+
+    def text(self, network: NetworkFirewall | None = None) -> str:
         lines = []
         for table in ("filter", "nat"):
-            ours = [ln for ln in self.listing(table) if "CNICTL" in ln and not ln.startswith("#")]
+            ours = [ln for ln in self.listing(table) if self._mine(ln, network)]
             if ours:
                 lines += [f"*{table}", *ours]
         return "\n".join(lines) + ("\n" if lines else "")

@@ -429,19 +429,19 @@ class NftablesBackend:
         return found
 
     # ---- reads -------------------------------------------------------------------------
-    def rules(self, network: str | None = None) -> list[dict[str, Any]]:
+    def rules(self, network: NetworkFirewall | None = None) -> list[dict[str, Any]]:
         table = self.table()
         if table is None:
             return []
         out = []
         for rule in table["rules"]:
             chain = rule["chain"]
-            if network is not None and chain not in (f"{network}-fwd", f"{network}-nat"):
+            if network is not None and chain not in network.chains:
                 continue
             out.append({"chain": chain, "handle": rule.get("handle"), "expr": rule["expr"]})
         return out
 
-    def text(self, network: str | None = None) -> str:
+    def text(self, network: NetworkFirewall | None = None) -> str:
         ctx = self._ctx()
         ctx.set_json_output(False)
         try:
@@ -449,7 +449,7 @@ class NftablesBackend:
                 rc, out, _ = ctx.cmd(f"list table {FAMILY} {TABLE}")
                 return str(out) if rc == 0 else ""
             parts = []
-            for chain in (f"{network}-fwd", f"{network}-nat"):
+            for chain in network.chains:
                 rc, out, _ = ctx.cmd(f"list chain {FAMILY} {TABLE} {chain}")
                 if rc == 0:
                     parts.append(str(out))

@@ -33,10 +33,10 @@ class NoFirewall:
     def foreign_forward_drops(self) -> list[str]:
         return []
 
-    def rules(self, network: str | None = None) -> list[dict[str, Any]]:
+    def rules(self, network: NetworkFirewall | None = None) -> list[dict[str, Any]]:
         return []
 
-    def text(self, network: str | None = None) -> str:
+    def text(self, network: NetworkFirewall | None = None) -> str:
         return ""
 
     def close(self) -> None:

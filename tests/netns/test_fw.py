@@ -92,7 +92,9 @@ def test_iptables_backend_layout_reload_and_no_trace(lab: Lab) -> None:
     assert "-A CNICTL -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.20.0.2:80" in nat
     assert not lab.ping(web, b)  # isolation
     shown = lab.cli("fw", "show").stdout
-    assert "*filter" in shown and "-A CNICTL-FORWARD -i br-lab -o br-lab -j ACCEPT" in shown
+    assert "*filter" in shown and "-A CNICTL-FORWARD -i br-lab -o br-lab -j ACCEPT" in shown and "br-iso" in shown
+    only = lab.cli("fw", "show", "lab").stdout
+    assert "br-lab" in only and "br-iso" not in only and "--to-destination 10.20.0.2:80" in only
     # someone flushes the ruleset: reload brings it back
     lab.exec(lab.host, "iptables -t nat -F CNICTL")
     lab.exec(lab.host, "iptables -t filter -F CNICTL-ISOLATION-STAGE-2")
