@@ -494,8 +494,13 @@ class NftPublish(Step):
     def apply(self, host: Host) -> None:
         fwds = self.forwards()
         if fwds:
-            self.backend.run(self.backend.infra_commands()[0] + self.backend.element_commands(fwds, "add"),
-                             self.summary)
+            elements = self.backend.element_commands(fwds, "add")
+            # Only the elements: re-adding the port chains would make the kernel walk every element of the
+            # maps their rules use (the cost would grow with the number of mappings). If the maps are
+            # missing (someone flushed the ruleset), create them in the same batch.
+            rc, _out, _err = self.backend._ctx().json_cmd({"nftables": elements})
+            if rc != 0:
+                self.backend.run(self.backend.infra_commands()[0] + elements, self.summary)
         self.done = fwds
 
     def undo(self, host: Host) -> None:
@@ -512,8 +517,7 @@ class NftUnpublish(Step):
         self.summary = f"unpublish {summary}"
 
     def apply(self, host: Host) -> None:
-        if self.backend.table() is not None:
-            self.backend.remove_elements(self.forwards)
+        self.backend.remove_elements(self.forwards)  # already gone (or no table at all) is fine
 
     def explain(self, host: Host) -> list[str]:
         return _nft_lines(host, [line for pf in self.forwards for line in _element_text(pf, "delete")])
