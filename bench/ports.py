@@ -893,8 +893,8 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
             growth = "-" if row["growth"] is None else f"{row['growth']:.2f}x"
             p(f"   {row['section']:<7}{row['label']:<46}{row['n']:>3}"
               + "".join(f"{fmt(row['median_ms'][s]):>10}" for s in sizes) + f"{growth:>13}")
-        p("   (1) the batch NftPublish sends at the time of writing: infra_commands() (maps, the 3 port chains flushed and")
-        p("       their rules added again) plus the 2 elements, replayed through a warm libnftables context.")
+        p("   (1) for comparison: infra_commands() (maps, the 3 port chains flushed and their rules added again) plus the")
+        p("       2 elements, through a warm context; NftPublish sent this before it was changed to send only the elements.")
         c = raw.get("cnictl", {})
         pre = [ms * CHUNK / k for s in sizes for k, ms in c.get("sizes", {}).get(s, {}).get("prefill", []) if k >= CHUNK // 2]
         ipt = {s: raw.get("iptables", {}).get("sizes", {}).get(s, {}) for s in sizes}
