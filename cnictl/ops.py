@@ -96,6 +96,7 @@ class NetworkRequest:
     masquerade: bool = True
     isolate: bool = True
     icc: bool = True
+    firewall: str | None = None  # backend of this network (default: the invocation's --firewall)
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -136,7 +137,8 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
     if req.ip_range and len(req.subnets) != 1:
         raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
-    if not req.isolate and host.fw.name == "iptables":
+    backend = host.fw_for(req.firewall).name if req.firewall else host.fw.name  # unknown names raise ConfigError
+    if not req.isolate and backend == "iptables":
         raise UnsupportedFieldError(
             "--no-isolate needs the nftables firewall backend (the iptables backend isolates every network, "
             "as docker does)", hint="drop --no-isolate or use --firewall nftables")
@@ -187,7 +189,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         mac=random_mac() if managed else None,
         isolate=req.isolate,
         icc=req.icc,
-        firewall=host.fw.name,
+        firewall=backend,
     )
     plan = driver.plan_create(host, net)
     plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),

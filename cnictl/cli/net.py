@@ -35,6 +35,9 @@ def create(
     icc: Annotated[
         bool, typer.Option("--icc/--no-icc", help="Allow traffic between containers of this network (default: on).")
     ] = True,
+    firewall: Annotated[
+        str | None, typer.Option("--firewall", help="Firewall backend of this network: nftables, iptables or none.")
+    ] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if a network of this name exists.")] = False,
     label: Annotated[list[str] | None, typer.Option("--label", help="KEY=VALUE metadata (repeatable).")] = None,
     json_mode: JsonOpt = False,
@@ -49,7 +52,7 @@ def create(
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
     req = ops.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway, ip_range=ip_range,
                              bridge=bridge, mtu=mtu, internal=internal, masquerade=not no_masquerade,
-                             isolate=not no_isolate, icc=icc,
+                             isolate=not no_isolate, icc=icc, firewall=firewall,
                              labels=parse_labels(list(label or [])))
     host = st.host(changes="net create")
     outcome = ops.create_network(host, req, st.run_options(), exist_ok=exist_ok)

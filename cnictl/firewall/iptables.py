@@ -2,7 +2,7 @@
 
 filter:  FORWARD -> CNICTL-FORWARD -> CNICTL-ISOLATION-STAGE-1 -> CNICTL-ISOLATION-STAGE-2
          INPUT   -> CNICTL-INPUT   (containers may not reach the host's loopback)
-nat:     PREROUTING/OUTPUT (-m addrtype --dst-type LOCAL) -> CNICTL   (DNAT of published ports)
+nat:     PREROUTING/OUTPUT (-m addrtype --dst-type LOCAL) -> CNICTL-DNAT   (DNAT of published ports)
          POSTROUTING -> CNICTL-POSTROUTING                            (masquerade, hairpin, localhost)
 
 Every change is one `iptables-restore --noflush` per table, so it applies whole or not at all. Published
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 
 CHAINS = {
     "filter": ["CNICTL-FORWARD", "CNICTL-ISOLATION-STAGE-1", "CNICTL-ISOLATION-STAGE-2", "CNICTL-INPUT"],
-    "nat": ["CNICTL", "CNICTL-POSTROUTING"],
+    "nat": ["CNICTL-DNAT", "CNICTL-POSTROUTING"],
 }
 JUMPS = {
     "filter": [("FORWARD", "-j CNICTL-FORWARD"), ("INPUT", "-j CNICTL-INPUT")],
-    "nat": [("PREROUTING", "-m addrtype --dst-type LOCAL -j CNICTL"),
-            ("OUTPUT", "-m addrtype --dst-type LOCAL -j CNICTL"),
+    "nat": [("PREROUTING", "-m addrtype --dst-type LOCAL -j CNICTL-DNAT"),
+            ("OUTPUT", "-m addrtype --dst-type LOCAL -j CNICTL-DNAT"),
             ("POSTROUTING", "-j CNICTL-POSTROUTING")],
 }
 FIXED = {
@@ -73,7 +73,7 @@ def network_lines(fw: NetworkFirewall) -> dict[str, list[str]]:
 
 def port_lines(pf: PortForward) -> list[str]:
     dst = f" -d {pf.host_ip}/32" if pf.host_ip else ""
-    return [f"-A CNICTL{dst} -p {pf.proto} -m {pf.proto} --dport {hp} -j DNAT --to-destination {pf.container_ip}:{cp}"
+    return [f"-A CNICTL-DNAT{dst} -p {pf.proto} -m {pf.proto} --dport {hp} -j DNAT --to-destination {pf.container_ip}:{cp}"
             for hp, cp in pf.pairs()]
 
 

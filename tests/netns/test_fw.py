@@ -89,14 +89,14 @@ def test_iptables_backend_layout_reload_and_no_trace(lab: Lab) -> None:
                  "-A CNICTL-ISOLATION-STAGE-2 -o br-iso -j DROP"):
         assert line in rules
     nat = lab.exec(lab.host, "iptables -t nat -S").stdout
-    assert "-A CNICTL -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.20.0.2:80" in nat
+    assert "-A CNICTL-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.20.0.2:80" in nat
     assert not lab.ping(web, b)  # isolation
     shown = lab.cli("fw", "show").stdout
     assert "*filter" in shown and "-A CNICTL-FORWARD -i br-lab -o br-lab -j ACCEPT" in shown and "br-iso" in shown
     only = lab.cli("fw", "show", "lab").stdout
     assert "br-lab" in only and "br-iso" not in only and "--to-destination 10.20.0.2:80" in only
     # someone flushes the ruleset: reload brings it back
-    lab.exec(lab.host, "iptables -t nat -F CNICTL")
+    lab.exec(lab.host, "iptables -t nat -F CNICTL-DNAT")
     lab.exec(lab.host, "iptables -t filter -F CNICTL-ISOLATION-STAGE-2")
     assert lab.cli("fw", "check", check=False).returncode == 1
     with echo_server(lab, web, 80):
@@ -116,3 +116,20 @@ def test_iptables_backend_layout_reload_and_no_trace(lab: Lab) -> None:
     after = lab.exec(lab.host, "iptables-save").stdout
     assert "CNICTL" not in after
     del before
+
+
+def test_backends_side_by_side(lab: Lab) -> None:
+    """One host, one network per backend, chosen per network at net create."""
+    a, b = lab.netns(), lab.netns()
+    lab.cli("net", "create", "nft1", "--subnet", "10.71.0.0/24")
+    lab.cli("net", "create", "ipt1", "--subnet", "10.72.0.0/24", "--firewall", "iptables")
+    assert lab.json("net", "inspect", "ipt1")["firewall"] == "iptables"
+    assert lab.json("net", "inspect", "nft1")["firewall"] == "nftables"
+    ia = lab.json("attach", "nft1", a)["addresses"][0].split("/")[0]
+    ib = lab.json("attach", "ipt1", b)["addresses"][0].split("/")[0]
+    assert lab.ping(a, "10.71.0.1") and lab.ping(b, "10.72.0.1")
+    assert not lab.ping(a, ib) and not lab.ping(b, ia)
+    assert "br-ipt1" in lab.exec(lab.host, "iptables -S CNICTL-FORWARD").stdout
+    assert "br-ipt1" not in lab.exec(lab.host, "nft list table inet cnictl").stdout
+    assert lab.cli("net", "create", "x", "--firewall", "pf", check=False).returncode == 2
+    assert lab.cli("fw", "check").returncode == 0
