@@ -27,7 +27,6 @@ from cnictl.errors import (
     IpamExhaustedError,
     NetnsNotFoundError,
     NotFoundError,
-    UnsupportedFieldError,
 )
 from cnictl.host import Host
 from cnictl.model import (
@@ -138,10 +137,6 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
     if req.ip_range and len(req.subnets) != 1:
         raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
     backend = host.fw_for(req.firewall).name if req.firewall else host.fw.name  # unknown names raise ConfigError
-    if not req.isolate and backend == "iptables":
-        raise UnsupportedFieldError(
-            "--no-isolate needs the nftables firewall backend (the iptables backend isolates every network, "
-            "as docker does)", hint="drop --no-isolate or use --firewall nftables")
     bridge = req.bridge or default_bridge_name(req.name)
     validate_ifname(bridge, "bridge name")
     others = store.networks()
@@ -191,7 +186,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         icc=req.icc,
         firewall=backend,
     )
-    plan = driver.plan_create(host, net)
+    plan = driver.plan_create(host, net, _open_peers(others, net))
     plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
                   lambda h: store.delete_network(net.name),
                   lambda h: [f"# state: write {store.network_path(net.name)}"]))
@@ -209,6 +204,11 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
             fam = "IPv4" if "ipv4" in step.key else "IPv6"
             notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
     return Outcome(net.to_dict(), plan, notices, applied=True)
+
+
+def _open_peers(networks: list[Network], net: Network) -> tuple[str, ...]:
+    """Bridges of the other --no-isolate networks on the same firewall backend."""
+    return tuple(n.bridge for n in networks if n.name != net.name and not n.isolate and n.firewall == net.firewall)
 
 
 def list_networks(host: Host) -> list[dict[str, Any]]:
@@ -251,7 +251,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
     plan = Plan()
     for att in atts:
         plan.extend(_detach_plan(host, store, net, att, ipam))
-    plan.extend(driver.plan_delete(host, net))
+    plan.extend(driver.plan_delete(host, net, _open_peers(store.networks(), net)))
     plan.add(Call(f"remove IPAM directory {ipam.directory}", lambda h: ipam.destroy(),
                   explain=lambda h: [f"rm -rf {ipam.directory}"]))
     if opts.dry_run:
@@ -866,9 +866,10 @@ def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
 
     store = Store(host.paths)
     out: dict[str, tuple[list[Any], list[Any]]] = {}
-    for net in store.networks():
+    networks = store.networks()
+    for net in networks:
         nets, fwds = out.setdefault(net.firewall, ([], []))
-        nets.append(firewall_of(net))
+        nets.append(firewall_of(net, _open_peers(networks, net)))
         for att in store.attachments(net.name):
             if att.ports and att.addresses:
                 fwds += _forwards(net, _v4(att.addresses), [PortSpec.from_dict(p) for p in att.ports])

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from cnictl.steps import ReserveIP
 
 
-def firewall_of(net: Network) -> NetworkFirewall:
+def firewall_of(net: Network, peers: tuple[str, ...] = ()) -> NetworkFirewall:
     return NetworkFirewall(
+        open_peers=() if net.isolate else peers,
         network=net.name,
         bridge=net.bridge,
         subnets=tuple(s.subnet for s in net.subnets),
@@ -47,7 +48,7 @@ def firewall_of(net: Network) -> NetworkFirewall:
 class BridgeDriver:
     kind = "bridge"
 
-    def plan_create(self, host: Host, net: Network) -> Plan:
+    def plan_create(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
         plan = Plan()
         if net.managed_bridge:
             plan.add(AddBridge(net.bridge, net.mtu, net.mac))
@@ -59,11 +60,11 @@ class BridgeDriver:
                 plan.add(WriteSysctl("net.ipv4.conf.all.forwarding", "1"))
             if net.has_ipv6:
                 plan.add(WriteSysctl("net.ipv6.conf.all.forwarding", "1"))
-        plan.add(host.fw_for(net.firewall).setup_network(firewall_of(net)))
+        plan.add(host.fw_for(net.firewall).setup_network(firewall_of(net, peers)))
         return plan
 
-    def plan_delete(self, host: Host, net: Network) -> Plan:
-        plan = Plan([host.fw_for(net.firewall).teardown_network(firewall_of(net))])
+    def plan_delete(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+        plan = Plan([host.fw_for(net.firewall).teardown_network(firewall_of(net, peers))])
         if net.managed_bridge:
             plan.add(DelLink(net.bridge))
         else:

@@ -23,6 +23,7 @@ class NetworkFirewall:
     masquerade: bool
     internal: bool
     isolate: bool = True
+    open_peers: tuple[str, ...] = ()  # bridges of the other --no-isolate networks on the same backend
 
     @property
     def chains(self) -> tuple[str, str]:

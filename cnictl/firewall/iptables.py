@@ -47,10 +47,13 @@ FIXED = {
 def network_lines(fw: NetworkFirewall) -> dict[str, list[str]]:
     """The `-A` lines of one network, per table (docker's layout)."""
     br = fw.bridge
-    filt = [f"-A CNICTL-FORWARD -i {br} -o {br} -j ACCEPT"]
-    if fw.isolate:
-        filt += [f"-A CNICTL-ISOLATION-STAGE-1 -i {br} ! -o {br} -j CNICTL-ISOLATION-STAGE-2",
-                 f"-A CNICTL-ISOLATION-STAGE-2 -o {br} -j DROP"]
+    filt = [f"-A CNICTL-FORWARD -i {br} -o {br} -j ACCEPT",
+            f"-A CNICTL-ISOLATION-STAGE-1 -i {br} ! -o {br} -j CNICTL-ISOLATION-STAGE-2",
+            f"-A CNICTL-ISOLATION-STAGE-2 -o {br} -j DROP"]
+    # --no-isolate networks may talk to each other: ACCEPT rules ahead of the DROP rules (see `_first`)
+    for peer in fw.open_peers:
+        filt += [f"-A CNICTL-ISOLATION-STAGE-2 -i {br} -o {peer} -j ACCEPT",
+                 f"-A CNICTL-ISOLATION-STAGE-2 -i {peer} -o {br} -j ACCEPT"]
     if fw.internal:
         filt += [f"-A CNICTL-FORWARD -i {br} ! -o {br} -j DROP", f"-A CNICTL-FORWARD ! -i {br} -o {br} -j DROP"]
     else:
@@ -69,6 +72,18 @@ def network_lines(fw: NetworkFirewall) -> dict[str, list[str]]:
                 if fw.masquerade:
                     nat.append(f"-A CNICTL-POSTROUTING -s {net} ! -o {br} -j MASQUERADE")
     return {"filter": filt, "nat": nat}
+
+
+def _is_pair(line: str) -> bool:
+    return line.startswith("-A CNICTL-ISOLATION-STAGE-2 ") and line.endswith("-j ACCEPT")
+
+
+def _first(line: str) -> str:
+    """Open-pair ACCEPT rules go to the top of STAGE-2 (ahead of the DROP rules of earlier networks)."""
+    if _is_pair(line):
+        chain, rest = line[3:].split(" ", 1)
+        return f"-I {chain} 1 {rest}"
+    return line
 
 
 def port_lines(pf: PortForward) -> list[str]:
@@ -138,7 +153,8 @@ class IptablesBackend:
         for table, lines in per_table.items():
             listing = self.listing(table)
             present = set(listing)
-            self.restore(table, self._base(table, listing) + [ln for ln in lines if ln not in present], what)
+            new = [_first(ln) for ln in lines if ln not in present]
+            self.restore(table, self._base(table, listing) + new, what)
 
     def remove(self, per_table: dict[str, list[str]], what: str) -> None:
         """Delete these rules where present (already gone is fine); when no network is left, cnictl's
@@ -175,7 +191,8 @@ class IptablesBackend:
             listing = self.listing(table)
             base = self._base(table, listing)
             flush = [f"-F {c}" for c in CHAINS[table] if any(ln.startswith(f":{c} ") for ln in listing)]
-            lines = base + flush + [ln for ln in FIXED[table] if ln not in base] + want[table]
+            ordered = sorted(dict.fromkeys(want[table]), key=lambda ln: not _is_pair(ln))
+            lines = base + flush + [ln for ln in FIXED[table] if ln not in base] + ordered
             self.restore(table, lines, "reload cnictl's rules")
             count += len(lines)
         return count

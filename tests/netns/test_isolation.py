@@ -10,18 +10,29 @@ def _ip(lab: Lab, net: str, ns: str) -> str:
     return str(lab.json("attach", net, ns)["addresses"][0].split("/")[0])
 
 
-def test_no_isolate_networks_talk_to_each_other_only(lab: Lab) -> None:
-    a, b, c = lab.netns(), lab.netns(), lab.netns()
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_no_isolate_networks_talk_to_each_other_only(lab: Lab, backend: str) -> None:
+    lab.firewall = backend
+    a, b, c, d = lab.netns(), lab.netns(), lab.netns(), lab.netns()
+    lab.cli("net", "create", "early", "--subnet", "10.60.0.0/24")  # an isolated network created first
     lab.cli("net", "create", "opena", "--subnet", "10.61.0.0/24", "--no-isolate")
     lab.cli("net", "create", "openb", "--subnet", "10.62.0.0/24", "--no-isolate")
     lab.cli("net", "create", "closed", "--subnet", "10.63.0.0/24")
-    ia, ib, ic = _ip(lab, "opena", a), _ip(lab, "openb", b), _ip(lab, "closed", c)
+    ia, ib, ic, id_ = _ip(lab, "opena", a), _ip(lab, "openb", b), _ip(lab, "closed", c), _ip(lab, "early", d)
     assert lab.ping(a, ib) and lab.ping(b, ia)
     assert not lab.ping(a, ic) and not lab.ping(c, ia) and not lab.ping(c, ib)
+    assert not lab.ping(a, id_) and not lab.ping(d, ia)
     assert lab.json("net", "inspect", "opena")["isolate"] is False
+    assert lab.cli("fw", "check").returncode == 0
+    lab.cli("fw", "reload")
+    assert lab.ping(a, ib) and not lab.ping(a, ic) and not lab.ping(d, ia)
     lab.cli("net", "rm", "opena", "--force")
-    assert "opena" not in lab.exec(lab.host, "nft list set inet cnictl open").stdout
-    assert 'br-openb' in lab.exec(lab.host, "nft list set inet cnictl open").stdout
+    if backend == "nftables":
+        assert "opena" not in lab.exec(lab.host, "nft list set inet cnictl open").stdout
+        assert "br-openb" in lab.exec(lab.host, "nft list set inet cnictl open").stdout
+    else:
+        assert "br-opena" not in lab.exec(lab.host, "iptables -S").stdout
+    assert lab.cli("fw", "check").returncode == 0
 
 
 @pytest.mark.parametrize("br_nf", ["1", "0"])
