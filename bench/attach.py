@@ -39,12 +39,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-NETNS_DIR = "/run/netns"
+from harness import NETNS_DIR, BenchError, Driver, ms_since, run_worker
+
 CNI_DIR = "/usr/lib/cni"
 CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
 LIB_NET = "bench"
@@ -64,17 +64,12 @@ TARGET_CLI_ATTACH_MS = 300.0
 TARGET_HELP_MS = 150.0
 
 
-class BenchError(Exception):
-    """A step of the benchmark failed; the run stops (and cleans up)."""
+
 
 
 # ------------------------------------------------------------------------------------------------
 # small helpers shared by the driver and the workers
 # ------------------------------------------------------------------------------------------------
-def ms_since(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000.0
-
-
 def reservations(directory: Path) -> list[str]:
     """Reservation files (named by an IP address) in a host-local directory."""
     try:
@@ -286,16 +281,7 @@ def worker_check(spec: dict[str, Any]) -> dict[str, Any]:
 WORKERS = {"library": worker_library, "reference": worker_reference, "check": worker_check}
 
 
-def run_worker(spec_path: str) -> int:
-    spec = json.loads(Path(spec_path).read_text())
-    try:
-        res = WORKERS[spec["kind"]](spec)
-    except BenchError as e:
-        res = {"fatal": str(e)}
-    except Exception as e:  # noqa: BLE001 - report anything to the driver, which stops the run
-        res = {"fatal": f"{type(e).__name__}: {e}"}
-    Path(spec["out"]).write_text(json.dumps(res))
-    return 1 if "fatal" in res else 0
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -322,21 +308,13 @@ def summarize(samples: list[float], positional: bool) -> dict[str, float | None]
 # ------------------------------------------------------------------------------------------------
 # the driver (root namespace: only creates/removes its own namespaces and starts processes)
 # ------------------------------------------------------------------------------------------------
-class Bench:
+class Bench(Driver):
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(f"bn{os.getpid()}", __file__, args.cnictl)
         self.args = args
-        self.run_id = f"bn{os.getpid()}"
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-"))
-        venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
-        # exec the venv's binaries directly: a pyenv `python3` shim would add ~80 ms to every exec
-        self.python = str(venv_python) if venv_python.exists() else sys.executable
-        self.cnictl = args.cnictl or str(Path(self.python).parent / "cnictl")
-        self.created: set[str] = set()
-        self.errors: list[str] = []
         self.results: dict[int, dict[str, Any]] = {}
         self.floors: dict[str, Any] = {}
         self.notes: list[str] = []
-        self._seq = 0
 
     # ---- names -------------------------------------------------------------------------------
     HOST_SUFFIX = {"library": "h", "cli": "k", "reference": "r"}
@@ -353,49 +331,6 @@ class Bench:
     def ours(self, name: str) -> bool:
         rest = name[len(self.run_id):]
         return name.startswith(self.run_id) and rest[:1] in ("h", "k", "r", "c", "w")
-
-    # ---- namespaces (ip -batch: one exec for many, the driver never changes its own namespace) --------
-    def ns_add(self, names: list[str]) -> None:
-        for name in names:
-            if not self.ours(name):
-                raise BenchError(f"refusing to create namespace {name}: not one of this run's names")
-        self.created.update(names)
-        proc = subprocess.run(["ip", "-batch", "-"], input="".join(f"netns add {n}\n" for n in names),
-                              text=True, capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise BenchError(f"ip netns add failed: {proc.stderr.strip()}")
-
-    def ns_del(self, names: list[str]) -> None:
-        names = [n for n in names if self.ours(n) and os.path.exists(f"{NETNS_DIR}/{n}")]
-        if names:
-            subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in names),
-                           text=True, capture_output=True, check=False)
-        for n in names:
-            if os.path.exists(f"{NETNS_DIR}/{n}"):
-                subprocess.run(["ip", "netns", "del", n], capture_output=True, check=False)
-
-    def leftover_ns(self) -> list[str]:
-        try:
-            return sorted(n for n in os.listdir(NETNS_DIR) if self.ours(n))
-        except FileNotFoundError:
-            return []
-
-    # ---- processes -----------------------------------------------------------------------------
-    def worker(self, kind: str, **spec: Any) -> dict[str, Any]:
-        self._seq += 1
-        spec_path = self.tmp / f"job{self._seq}.json"
-        out_path = self.tmp / f"job{self._seq}.out.json"
-        spec.update(kind=kind, out=str(out_path))
-        spec_path.write_text(json.dumps(spec))
-        proc = subprocess.run([self.python, os.path.abspath(__file__), "--worker", str(spec_path)],
-                              capture_output=True, text=True, check=False)
-        if not out_path.exists():
-            raise BenchError(f"{kind} worker died (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
-        res: dict[str, Any] = json.loads(out_path.read_text())
-        if "fatal" in res:
-            raise BenchError(f"{kind} worker: {res['fatal']}")
-        self.errors += res.get("errors", [])
-        return res
 
     def cli_env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if not k.startswith("CNICTL_")}
@@ -523,13 +458,7 @@ class Bench:
         return {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds)}
 
     # ---- cleanup ----------------------------------------------------------------------------------
-    def cleanup(self) -> list[str]:
-        self.ns_del(sorted(self.created | set(self.leftover_ns())))
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        problems = [f"namespace {n} is still there" for n in self.leftover_ns()]
-        if self.tmp.exists():
-            problems.append(f"{self.tmp} is still there")
-        return problems
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -704,7 +633,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        return run_worker(args.worker)
+        return run_worker(args.worker, WORKERS)
     if os.geteuid() != 0:
         print("attach.py: needs root (creates network namespaces)", file=sys.stderr)
         return 2

@@ -44,24 +44,23 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-# helpers shared with the attach benchmark (bench/attach.py, next to this file)
 from attach import (
     check_distinct,
     check_ipam,
     compare_root,
-    ms_since,
     root_snapshot,
     summarize,
     verify_attached,
     verify_detached,
 )
 
-NETNS_DIR = "/run/netns"
+# helpers shared with the attach benchmark (bench/attach.py and bench/harness.py, next to this file)
+from harness import NETNS_DIR, BenchError, Driver, ms_since, run_worker
+
 CNI_DIR = "/usr/lib/cni"
 CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
 LIB_NET = "bench"
@@ -97,8 +96,7 @@ TARGET_SPEEDUP_N1 = 10.0  # reference attach / library attach at N=1
 TARGET_SPEEDUP_N500 = 30.0  # ... at N >= 500
 
 
-class BenchError(Exception):
-    """A step of the benchmark failed; the run stops (and cleans up)."""
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -583,37 +581,20 @@ WORKERS = {
 }
 
 
-def run_worker(spec_path: str) -> int:
-    spec = json.loads(Path(spec_path).read_text())
-    try:
-        res = WORKERS[spec["kind"]](spec)
-    except BenchError as e:
-        res = {"fatal": str(e)}
-    except Exception as e:  # noqa: BLE001 - report anything to the driver, which stops the run
-        res = {"fatal": f"{type(e).__name__}: {e}"}
-    Path(spec["out"]).write_text(json.dumps(res))
-    return 1 if "fatal" in res else 0
+
 
 
 # ------------------------------------------------------------------------------------------------
 # the driver (root namespace: only creates/removes its own namespaces and starts processes)
 # ------------------------------------------------------------------------------------------------
-class Bench:
+class Bench(Driver):
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(f"bp{os.getpid()}", __file__, args.cnictl)
         self.args = args
-        self.run_id = f"bp{os.getpid()}"
         self._ours = re.compile(rf"{self.run_id}(?:[hinart]|[cw]\d+)")
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-"))
-        venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
-        # exec the venv's binaries directly: a pyenv `python3` shim would add ~80 ms to every exec
-        self.python = str(venv_python) if venv_python.exists() else sys.executable
-        self.cnictl = args.cnictl or str(Path(self.python).parent / "cnictl")
-        self.created: set[str] = set()
-        self.errors: list[str] = []
         self.insert: dict[str, Any] = {}
         self.attach: dict[int, dict[str, Any]] = {}
         self.notes: dict[str, Any] = {}
-        self._seq = 0
 
     # ---- names ---------------------------------------------------------------------------------
     def ns(self, suffix: str) -> str:
@@ -624,49 +605,6 @@ class Bench:
 
     def ours(self, name: str) -> bool:
         return self._ours.fullmatch(name) is not None
-
-    # ---- namespaces (ip -batch: one exec for many; the driver never changes its own namespace) ---
-    def ns_add(self, names: list[str]) -> None:
-        for name in names:
-            if not self.ours(name):
-                raise BenchError(f"refusing to create namespace {name}: not one of this run's names")
-        self.created.update(names)
-        proc = subprocess.run(["ip", "-batch", "-"], input="".join(f"netns add {n}\n" for n in names),
-                              text=True, capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise BenchError(f"ip netns add failed: {proc.stderr.strip()}")
-
-    def ns_del(self, names: list[str]) -> None:
-        names = [n for n in names if self.ours(n) and os.path.exists(f"{NETNS_DIR}/{n}")]
-        if names:
-            subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in names),
-                           text=True, capture_output=True, check=False)
-        for n in names:
-            if os.path.exists(f"{NETNS_DIR}/{n}"):
-                subprocess.run(["ip", "netns", "del", n], capture_output=True, check=False)
-
-    def leftover_ns(self) -> list[str]:
-        try:
-            return sorted(n for n in os.listdir(NETNS_DIR) if self.ours(n))
-        except FileNotFoundError:
-            return []
-
-    # ---- processes --------------------------------------------------------------------------------
-    def worker(self, kind: str, **spec: Any) -> dict[str, Any]:
-        self._seq += 1
-        spec_path = self.tmp / f"job{self._seq}.json"
-        out_path = self.tmp / f"job{self._seq}.out.json"
-        spec.update(kind=kind, out=str(out_path))
-        spec_path.write_text(json.dumps(spec))
-        proc = subprocess.run([self.python, os.path.abspath(__file__), "--worker", str(spec_path)],
-                              capture_output=True, text=True, check=False)
-        if not out_path.exists():
-            raise BenchError(f"{kind} worker died (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
-        res: dict[str, Any] = json.loads(out_path.read_text())
-        if "fatal" in res:
-            raise BenchError(f"{kind} worker: {res['fatal']}")
-        self.errors += res.get("errors", [])
-        return res
 
     def cli(self, *argv: str, host: str, state: Path) -> tuple[float, str]:
         cmd = [self.cnictl, "--netns", host, "--state-dir", str(state), "--json", *argv]
@@ -784,13 +722,7 @@ class Bench:
         self.attach[n]["reference"]["rounds"] = len(rounds)
 
     # ---- cleanup ----------------------------------------------------------------------------------
-    def cleanup(self) -> list[str]:
-        self.ns_del(sorted(self.created | set(self.leftover_ns())))
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        problems = [f"namespace {n} is still there" for n in self.leftover_ns()]
-        if self.tmp.exists():
-            problems.append(f"{self.tmp} is still there")
-        return problems
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1005,7 +937,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        return run_worker(args.worker)
+        return run_worker(args.worker, WORKERS)
     if os.geteuid() != 0:
         print("ports.py: needs root (creates network namespaces)", file=sys.stderr)
         return 2

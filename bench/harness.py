@@ -1,0 +1,113 @@
+"""What the benchmarks share: the driver that owns a run's namespaces and temp directory, and the worker
+protocol (a spec file in, a result file out) for the parts that must run inside a namespace.
+
+The driver stays in the root network namespace and only creates and removes its own namespaces (names
+that start with the run id) and starts processes; every network change happens in a worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+NETNS_DIR = "/run/netns"
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the run stops (and cleans up)."""
+
+
+def ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def run_worker(spec_path: str, workers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]]) -> int:
+    """Worker side: run the job a spec file names and write its result (or why it failed) for the driver."""
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        res = workers[spec["kind"]](spec)
+    except BenchError as e:
+        res = {"fatal": str(e)}
+    except Exception as e:  # noqa: BLE001 - report anything to the driver, which stops the run
+        res = {"fatal": f"{type(e).__name__}: {e}"}
+    Path(spec["out"]).write_text(json.dumps(res))
+    return 1 if "fatal" in res else 0
+
+
+class Driver:
+    """A run's namespaces, temp directory and worker processes; subclasses say which names are theirs."""
+
+    def __init__(self, run_id: str, script: str, cnictl: str | None) -> None:
+        self.run_id = run_id
+        self.script = os.path.abspath(script)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+        venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+        # exec the venv's binaries directly: a pyenv `python3` shim would add ~80 ms to every exec
+        self.python = str(venv_python) if venv_python.exists() else sys.executable
+        self.cnictl = cnictl or str(Path(self.python).parent / "cnictl")
+        self.created: set[str] = set()
+        self.errors: list[str] = []
+        self._seq = 0
+
+    def ours(self, name: str) -> bool:
+        raise NotImplementedError
+
+    # ---- namespaces (ip -batch: one exec for many; the driver never changes its own namespace) -----
+    def ns_add(self, names: list[str]) -> None:
+        for name in names:
+            if not self.ours(name):
+                raise BenchError(f"refusing to create namespace {name}: not one of this run's names")
+        self.created.update(names)
+        proc = subprocess.run(["ip", "-batch", "-"], input="".join(f"netns add {n}\n" for n in names),
+                              text=True, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise BenchError(f"ip netns add failed: {proc.stderr.strip()}")
+
+    def ns_del(self, names: list[str]) -> None:
+        names = [n for n in names if self.ours(n) and os.path.exists(f"{NETNS_DIR}/{n}")]
+        if names:
+            subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in names),
+                           text=True, capture_output=True, check=False)
+        for n in names:
+            if os.path.exists(f"{NETNS_DIR}/{n}"):
+                subprocess.run(["ip", "netns", "del", n], capture_output=True, check=False)
+
+    def leftover_ns(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(NETNS_DIR) if self.ours(n))
+        except FileNotFoundError:
+            return []
+
+    # ---- processes --------------------------------------------------------------------------------
+    def worker(self, kind: str, **spec: Any) -> dict[str, Any]:
+        """Run one job in a fresh process of this benchmark's script (`--worker SPEC`) and return its result."""
+        self._seq += 1
+        spec_path = self.tmp / f"job{self._seq}.json"
+        out_path = self.tmp / f"job{self._seq}.out.json"
+        spec.update(kind=kind, out=str(out_path))
+        spec_path.write_text(json.dumps(spec))
+        proc = subprocess.run([self.python, self.script, "--worker", str(spec_path)],
+                              capture_output=True, text=True, check=False)
+        if not out_path.exists():
+            raise BenchError(f"{kind} worker died (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
+        res: dict[str, Any] = json.loads(out_path.read_text())
+        if "fatal" in res:
+            raise BenchError(f"{kind} worker: {res['fatal']}")
+        self.errors += res.get("errors", [])
+        return res
+
+    def cleanup(self) -> list[str]:
+        self.ns_del(sorted(self.created | set(self.leftover_ns())))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        problems = [f"namespace {n} is still there" for n in self.leftover_ns()]
+        if self.tmp.exists():
+            problems.append(f"{self.tmp} is still there")
+        return problems
