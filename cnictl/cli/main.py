@@ -12,7 +12,7 @@ from typer.exceptions import TyperException
 
 from cnictl.cli import attach as attach_cmds
 from cnictl.cli import forward, fw, ipam, net, ns, port
-from cnictl.cli.options import State
+from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
 
 JSON_ERRORS = False
 
@@ -59,14 +59,10 @@ def root(
         str, typer.Option("--firewall", envvar="CNICTL_FIREWALL",
                           help="Firewall backend for new networks: nftables, iptables or none.")
     ] = "nftables",
-    json_mode: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only names, one per line.")] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the equivalent ip/nft/sysctl commands and change nothing.")
-    ] = False,
-    explain: Annotated[
-        bool, typer.Option("--explain", help="Run, echoing each step's equivalent command to stderr.")
-    ] = False,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
