@@ -19,7 +19,9 @@ from cnictl.errors import ConfigError
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 IFNAMSIZ = 16
-DRIVERS = ("bridge",)
+DRIVERS = ("bridge", "macvlan", "ipvlan")
+MACVLAN_MODES = ("bridge", "vepa", "private", "passthru")
+IPVLAN_MODES = ("l2", "l3", "l3s")
 
 
 def validate_network_name(name: str) -> str:
@@ -56,6 +58,54 @@ def validate_mac(mac: str | None) -> str | None:
     return mac.lower()
 
 
+def validate_mode(driver: str, mode: str | None) -> str | None:
+    """The link mode of a macvlan or ipvlan network (default: bridge, l2); bridge networks have none."""
+    modes = {"macvlan": MACVLAN_MODES, "ipvlan": IPVLAN_MODES}.get(driver)
+    if modes is None:
+        if mode is not None:
+            raise ConfigError(f'--mode {mode} applies to macvlan and ipvlan networks only, not to driver "{driver}"',
+                              hint="leave --mode out, or use --driver macvlan")
+        return None
+    if mode is None:
+        return modes[0]
+    if mode not in modes:
+        raise ConfigError(f'bad {driver} mode "{mode}": use one of {", ".join(modes)}')
+    return mode
+
+
+def validate_vlan(vlan: int | None) -> int | None:
+    if vlan is not None and not 1 <= vlan <= 4094:
+        raise ConfigError(f"bad VLAN ID {vlan}: use 1-4094 (0 and 4095 are reserved by 802.1Q)")
+    return vlan
+
+
+def split_vlan_parent(parent: str, vlan: int | None) -> tuple[str, str, int | None]:
+    """(link the children hang off, trunk interface, VLAN id) from --parent and --vlan.
+
+        >>> split_vlan_parent("eth0.10", None)
+        ('eth0.10', 'eth0', 10)
+        >>> split_vlan_parent("eth0", 20)
+        ('eth0.20', 'eth0', 20)
+        >>> split_vlan_parent("eth0", None)
+        ('eth0', 'eth0', None)
+    """
+    validate_ifname(parent, "parent interface")
+    base, dot, tail = parent.rpartition(".")
+    if dot and base and tail.isdigit():  # docker's convention: a dotted parent names a VLAN sub-interface
+        tag = validate_vlan(int(tail))
+        if vlan is not None and vlan != tag:
+            raise ConfigError(f"--parent {parent} names VLAN {tag} but --vlan is {vlan}",
+                              hint=f"give one of them: --parent {base} --vlan {vlan}, or --parent {parent}")
+        return parent, base, tag
+    if vlan is None:
+        return parent, parent, None
+    validate_vlan(vlan)
+    name = f"{parent}.{vlan}"
+    if len(name.encode()) > IFNAMSIZ - 1:
+        name = f"vl{vlan}-{short_hash(parent, length=15 - len(str(vlan)) - 3)}"
+    return name, parent, vlan
+
+
 def random_mac() -> str:
     import os
 
@@ -71,6 +121,12 @@ def short_hash(*parts: str, length: int = 12) -> str:
 def default_bridge_name(network: str) -> str:
     name = f"br-{network}"
     return name if len(name.encode()) <= IFNAMSIZ - 1 else "br-" + short_hash(network)
+
+
+def shim_ifname(network: str) -> str:
+    """The host-side macvlan/ipvlan link of a --host-access network (prefix mvh-)."""
+    name = f"mvh-{network}"
+    return name if len(name.encode()) <= IFNAMSIZ - 1 else "mvh-" + short_hash(network, length=11)
 
 
 def host_ifname(network: str, netns_key: str, ifname: str) -> str:
@@ -119,6 +175,16 @@ class Network:
     isolate: bool = True
     icc: bool = True
     firewall: str = "nftables"
+    # macvlan / ipvlan: the link the containers' interfaces hang off (a VLAN sub-interface when vlan is set),
+    # its trunk, the mode, whether cnictl created the sub-interface, and the host-access shim.
+    parent: str | None = None
+    mode: str | None = None
+    vlan: int | None = None
+    vlan_parent: str | None = None
+    managed_parent: bool = False
+    host_access: bool = False
+    shim: str | None = None
+    shim_addresses: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +194,11 @@ class Network:
         data = dict(data)
         data["subnets"] = [SubnetSpec(**s) for s in data.get("subnets", [])]
         return cls(**data)
+
+    @property
+    def link(self) -> str:
+        """What the network's interfaces hang off: its bridge, or its parent with the mode."""
+        return self.bridge if self.driver == "bridge" else f"{self.parent} ({self.driver} {self.mode})"
 
     @property
     def has_ipv4(self) -> bool:

@@ -97,6 +97,11 @@ class NetworkRequest:
     icc: bool = True
     firewall: str | None = None  # backend of this network (default: the invocation's --firewall)
     labels: dict[str, str] = field(default_factory=dict)
+    # macvlan / ipvlan
+    parent: str | None = None
+    mode: str | None = None
+    vlan: int | None = None
+    host_access: bool = False
 
 
 def _ranges(net: Network) -> list[Any]:
@@ -136,33 +141,73 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
     if req.ip_range and len(req.subnets) != 1:
         raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
+    bridged = req.driver == "bridge"
+    if bridged:
+        for value, flag in ((req.parent, "--parent"), (req.mode, "--mode"), (req.vlan, "--vlan"),
+                            (req.host_access, "--host-access")):
+            if value:
+                raise ConfigError(f"{flag} applies to macvlan and ipvlan networks, not to bridge networks",
+                                  hint="add --driver macvlan, or leave it out")
     backend = host.fw_for(req.firewall).name if req.firewall else host.fw.name  # unknown names raise ConfigError
-    bridge = req.bridge or default_bridge_name(req.name)
-    validate_ifname(bridge, "bridge name")
     others = store.networks()
     taken = [s.network for n in others for s in n.subnets]
-    subnet_texts = list(req.subnets) or [_pick_subnet(host, taken)]
+    if not bridged and not req.subnets:
+        subnet_texts: list[str] = []
+    else:
+        subnet_texts = list(req.subnets) or [_pick_subnet(host, taken)]
     specs: list[SubnetSpec] = []
     for text in subnet_texts:
         rng = Range.build(text, req.gateway, req.ip_range)
         specs.append(SubnetSpec(subnet=str(rng.subnet), gateway=str(rng.gateway), ip_range=req.ip_range))
     if len({s.network.version for s in specs}) != len(specs):
         raise ConfigError("two --subnet values of the same IP family: give one IPv4 and one IPv6 subnet")
+    notices: list[str] = []
+    if not bridged:
+        from cnictl.drivers.macvlan import build_network
+
+        net, notices = build_network(host, req, others, specs, _now())
     validate_mtu(req.mtu, ipv6=any(s.network.version == 6 for s in specs))
     for s in specs:
         for other in others:
             for o in other.subnets:
                 if s.network.version == o.network.version and s.network.overlaps(o.network):
+                    same = f" on the same parent {other.parent}" if not bridged and other.parent == net.parent else ""
                     raise ConflictError(
-                        f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"',
+                        f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"{same}',
                         hint="pick a free range, see: cnictl net ls",
                     )
+    if bridged:
+        net = _bridge_network(host, req, others, specs, backend)
+    plan = driver.plan_create(host, net, _open_peers(others, net))
+    plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
+                  lambda h: store.delete_network(net.name),
+                  lambda h: [f"# state: write {store.network_path(net.name)}"]))
+    if opts.dry_run:
+        return Outcome(net.to_dict(), plan)
+    with store.locked(exclusive=True):
+        if store.find_network(req.name) is not None:
+            raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
+        _run(host, plan, opts)
+    from cnictl.sysctl import WriteSysctl
+
+    for step in plan.steps:
+        if isinstance(step, WriteSysctl) and step.changed and step.key.endswith("all.forwarding"):
+            fam = "IPv4" if "ipv4" in step.key else "IPv6"
+            notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
+    return Outcome(net.to_dict(), plan, notices, applied=True)
+
+
+def _bridge_network(host: Host, req: NetworkRequest, others: list[Network], specs: list[SubnetSpec],
+                    backend: str) -> Network:
+    """Check a bridge request against the host (nothing is changed): the bridge name, an existing bridge."""
+    bridge = req.bridge or default_bridge_name(req.name)
+    validate_ifname(bridge, "bridge name")
     for other in others:
         if other.bridge == bridge:
             raise ConflictError(f'bridge {bridge} is already used by network "{other.name}"', hint="use --bridge NAME")
     managed = True
-    kind = host.nl().link_kind(bridge) if host.nl().link_index(bridge) is not None else None
     if host.nl().link_index(bridge) is not None:
+        kind = host.nl().link_kind(bridge)
         if req.bridge is None or kind != "bridge":
             raise ConflictError(
                 f"interface {bridge} already exists"
@@ -170,7 +215,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
                 hint="name another bridge with --bridge IFNAME",
             )
         managed = False
-    net = Network(
+    return Network(
         name=req.name,
         driver=req.driver,
         bridge=bridge,
@@ -186,29 +231,12 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
         icc=req.icc,
         firewall=backend,
     )
-    plan = driver.plan_create(host, net, _open_peers(others, net))
-    plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
-                  lambda h: store.delete_network(net.name),
-                  lambda h: [f"# state: write {store.network_path(net.name)}"]))
-    if opts.dry_run:
-        return Outcome(net.to_dict(), plan)
-    with store.locked(exclusive=True):
-        if store.find_network(req.name) is not None:
-            raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
-        _run(host, plan, opts)
-    notices = []
-    from cnictl.sysctl import WriteSysctl
-
-    for step in plan.steps:
-        if isinstance(step, WriteSysctl) and step.changed and step.key.endswith("all.forwarding"):
-            fam = "IPv4" if "ipv4" in step.key else "IPv6"
-            notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
-    return Outcome(net.to_dict(), plan, notices, applied=True)
 
 
 def _open_peers(networks: list[Network], net: Network) -> tuple[str, ...]:
     """Bridges of the other --no-isolate networks on the same firewall backend."""
-    return tuple(n.bridge for n in networks if n.name != net.name and not n.isolate and n.firewall == net.firewall)
+    return tuple(n.bridge for n in networks if n.name != net.name and not n.isolate and n.firewall == net.firewall
+                 and n.driver == "bridge")
 
 
 def list_networks(host: Host) -> list[dict[str, Any]]:
@@ -360,14 +388,24 @@ def attach(
     # saves a netlink round trip on every attach; a dry run asks first.
     if opts.dry_run and (taken := ifname_taken()) is not None:
         raise taken
+    bridged = net.driver == "bridge"
+    if not bridged and (net.driver == "ipvlan" or net.mode == "passthru"):
+        if mac is not None:
+            raise ConfigError(f"--mac does not apply to {net.driver} {net.mode} network \"{network}\": its links carry "
+                              f"the MAC address of the parent {net.parent}", hint="leave --mac out")
+        mac = ""
+    if net.mode == "passthru" and store.count_attachments(network):
+        who = ", ".join(f"{a.netns}/{a.ifname}" for a in store.attachments(network))
+        raise ConflictError(f'network "{network}" is macvlan passthru: its parent {net.parent} serves one container, '
+                            f"and {who} has it", hint="detach it first, or use a network in mode bridge")
     att = Attachment(
         network=network,
         container_id=cid,
         netns=ref.spec,
         netns_key=ref.key,
         ifname=ifname,
-        host_ifname=host_ifname(network, ref.key, ifname),
-        mac=mac or random_mac(),
+        host_ifname=host_ifname(network, ref.key, ifname) if bridged else "",
+        mac=random_mac() if mac is None else mac,
         addresses=[],
         gateways=[] if net.internal else [s.gateway for s in net.subnets],
         created=_now(),
@@ -414,6 +452,12 @@ def _v4(cidrs: Any) -> str:
 def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> list[Any]:
     """Parse -p values and check each host address is one of this host's."""
     specs = [parse(t) for t in texts]
+    if specs and net.driver != "bridge":
+        raise ConfigError(
+            f'network "{net.name}" is {net.driver}: its containers have their own address on the LAN of '
+            f"{net.parent}, so there is no NAT and nothing to publish",
+            hint="reach the container at its own address (see: cnictl net inspect); use a bridge network for -p",
+        )
     if specs and net.internal:
         raise ConfigError(f'network "{net.name}" is --internal: nothing can reach its containers from outside',
                           hint="publish ports on a network that is not internal")
@@ -523,8 +567,8 @@ def detach(
     att = store.get_attachment(network, key)
     if att is None:
         cid = container_id or ref.key
-        hname = host_ifname(network, ref.key, ifname)
-        leftovers = ipam.find(cid, ifname) or host.nl().link_index(hname) is not None
+        hname = host_ifname(network, ref.key, ifname) if net.driver == "bridge" else ""
+        leftovers = ipam.find(cid, ifname) or (hname and host.nl().link_index(hname) is not None)
         if not leftovers:
             return Outcome({"network": network, "netns": ref.spec, "ifname": ifname, "detached": False}, Plan(),
                            [f"{ref.spec}/{ifname} is not attached to {network}; nothing to do"])
@@ -553,6 +597,10 @@ def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
     for net in nets:
         ipam = HostLocalStore(host.paths.ipam_root / net.name)
         owners = {(a.container_id, a.ifname): a.netns for a in store.attachments(net.name)}
+        if net.shim:
+            from cnictl.drivers.macvlan import HOST_ACCESS_ID
+
+            owners[(HOST_ACCESS_ID, net.shim)] = f"host ({net.shim})"
         allocs = ipam.allocations()
         ranges = _ranges(net)
         subnets = []
@@ -868,6 +916,8 @@ def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
     out: dict[str, tuple[list[Any], list[Any]]] = {}
     networks = store.networks()
     for net in networks:
+        if net.driver != "bridge":
+            continue  # macvlan/ipvlan networks have no rules of cnictl's
         nets, fwds = out.setdefault(net.firewall, ([], []))
         nets.append(firewall_of(net, _open_peers(networks, net)))
         for att in store.attachments(net.name):

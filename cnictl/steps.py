@@ -10,15 +10,17 @@ import contextlib
 import errno
 from typing import TYPE_CHECKING
 
-from cnictl.errors import CnictlError
+from cnictl.errors import CnictlError, NotFoundError
 from cnictl.plan import Step
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Sequence
 
     from cnictl.host import Host
     from cnictl.ipam.allocator import IPAddress, Lease, Range
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.netlink.child_steps import AddChild
     from cnictl.netlink.steps import AddVeth
     from cnictl.netns import NetnsRef
 
@@ -78,7 +80,7 @@ class ConfigureInterface(Step):
     has a default route keeps it (its first network's, as docker does). Undo is the veth's deletion.
     """
 
-    def __init__(self, veth: AddVeth, reserve: ReserveIP, ifname: str, netns: NetnsRef, gateways: list[str]) -> None:
+    def __init__(self, veth: AddVeth | AddChild, reserve: ReserveIP, ifname: str, netns: NetnsRef, gateways: list[str]) -> None:
         self.veth, self.reserve, self.ifname, self.netns, self.gateways = veth, reserve, ifname, netns, gateways
         self.summary = f"configure {ifname} in {netns.spec}: addresses, up, default route"
         self.skipped_routes: list[str] = []
@@ -96,10 +98,29 @@ class ConfigureInterface(Step):
         return out
 
     def apply(self, host: Host) -> None:
+        from cnictl.netlink.rtnl import link_index
+
+        sock = host.raw_socket(self.netns)
+        try:
+            index = self.veth.peer_index or link_index(sock, self.ifname)
+            if index is None:
+                raise NotFoundError(f"interface {self.ifname} vanished from {self.netns.spec} while it was configured")
+            codes = self._send(sock, index)
+        finally:
+            sock.close()
+        lines = self._lines()
+        for i, code in enumerate(codes):
+            if code == 0:
+                continue
+            if lines[i][0] == "route" and code == errno.EEXIST:
+                self.skipped_routes.append(lines[i][1])
+                continue
+            raise self._batch.error(i, code)
+
+    def _send(self, sock: socket.socket, index: int) -> list[int]:
         from cnictl.netlink.rtnl import Batch
 
-        index = self.veth.peer_index or host.nl_for(self.netns).require_index(self.ifname)
-        batch = Batch()
+        batch = self._batch = Batch()
         lines = self._lines()
         leases = iter(self.reserve.leases)
         gateways = iter(self.gateways)
@@ -110,18 +131,7 @@ class ConfigureInterface(Step):
                 batch.set_up(index, text)
             else:
                 batch.add_default_route(next(gateways), index, text)
-        sock = host.raw_socket(self.netns)
-        try:
-            codes = batch.send(sock)
-        finally:
-            sock.close()
-        for i, code in enumerate(codes):
-            if code == 0:
-                continue
-            if lines[i][0] == "route" and code == errno.EEXIST:
-                self.skipped_routes.append(lines[i][1])
-                continue
-            raise batch.error(i, code)
+        return batch.send(sock)
 
     def explain(self, host: Host) -> list[str]:
         return [text for _, text in self._lines()]

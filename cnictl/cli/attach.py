@@ -39,8 +39,9 @@ def attach(
     outcome = ops.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac, container_id=container_id,
                          ports=list(publish or []))
     r = outcome.result
-    st.finish(outcome, f"attached {r['netns']} to {network}: {r['ifname']} {', '.join(r['addresses'])} "
-                       f"(host side {r['host_ifname']})", key="ifname")
+    side = f"host side {r['host_ifname']}" if r["host_ifname"] else f"mac {r['mac'] or 'of the parent'}"
+    st.finish(outcome, f"attached {r['netns']} to {network}: {r['ifname']} {', '.join(r['addresses'])} ({side})",
+              key="ifname")
 
 
 def detach(

@@ -10,20 +10,38 @@ from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, NetworkArg, Quiet
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, inspect and remove networks.")
 
-COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("bridge", "BRIDGE"),
+COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("link", "BRIDGE/PARENT"),
            ("internal", "INTERNAL"), ("attachments", "ATTACHED")]
 
 
-@app.command("create", epilog="Example: cnictl net create lab --subnet 10.20.0.0/24")
+@app.command("create", epilog="Examples: cnictl net create lab --subnet 10.20.0.0/24\n\n"
+             "cnictl net create lan --driver macvlan --parent eth0 --subnet 192.168.1.0/24 --gateway 192.168.1.1 "
+             "--ip-range 192.168.1.192/27 --host-access")
 def create(
     ctx: typer.Context,
     name: NetworkArg,
-    driver: Annotated[str, typer.Option("--driver", "-d", help="Network driver.")] = "bridge",
+    driver: Annotated[str, typer.Option("--driver", "-d", help="Network driver: bridge, macvlan or ipvlan.")] = "bridge",
+    parent: Annotated[
+        str | None,
+        typer.Option("--parent", metavar="IFNAME", help="macvlan/ipvlan: the host interface on the LAN (eth0.10: its VLAN 10)."),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="macvlan: bridge (default), vepa, private, passthru; ipvlan: l2 (default), l3, l3s."),
+    ] = None,
+    vlan: Annotated[
+        int | None, typer.Option("--vlan", metavar="ID", help="macvlan/ipvlan: use the 802.1Q sub-interface PARENT.ID.")
+    ] = None,
+    host_access: Annotated[
+        bool, typer.Option("--host-access", help="macvlan/ipvlan: let this host reach its containers (a shim link).")
+    ] = False,
     subnet: Annotated[
         list[str] | None,
         typer.Option("--subnet", help="Subnet in CIDR form; give two for dual stack (default: a free /24 from 10.89.0.0/16)."),
     ] = None,
-    gateway: Annotated[str | None, typer.Option("--gateway", help="Gateway address (default: first address).")] = None,
+    gateway: Annotated[
+        str | None, typer.Option("--gateway", help="Gateway address (default: first address; macvlan: the LAN's router).")
+    ] = None,
     ip_range: Annotated[str | None, typer.Option("--ip-range", help="Allocate container addresses from this CIDR only.")] = None,
     bridge: Annotated[str | None, typer.Option("--bridge", help="Bridge interface name (default: br-NAME).")] = None,
     mtu: Annotated[int | None, typer.Option("--mtu", help="MTU of the bridge and the veth pairs.")] = None,
@@ -45,7 +63,12 @@ def create(
     dry_run: DryRunOpt = False,
     explain: ExplainOpt = False,
 ) -> None:
-    """Create a network: a bridge with the gateway address, forwarding, NAT and isolation rules."""
+    """Create a network: a bridge with the gateway address, forwarding, NAT and isolation rules.
+
+    With --driver macvlan (or ipvlan) the containers join the LAN of --parent directly instead: each gets
+    a link of the parent with an address of --subnet and a default route via --gateway, the LAN's router.
+    No NAT and no published ports; the host reaches them only with --host-access.
+    """
     from cnictl import ops
     from cnictl.model import parse_labels
 
@@ -53,12 +76,17 @@ def create(
     req = ops.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway, ip_range=ip_range,
                              bridge=bridge, mtu=mtu, internal=internal, masquerade=not no_masquerade,
                              isolate=not no_isolate, icc=icc, firewall=firewall,
-                             labels=parse_labels(list(label or [])))
+                             labels=parse_labels(list(label or [])), parent=parent, mode=mode, vlan=vlan,
+                             host_access=host_access)
     host = st.host(changes="net create")
     outcome = ops.create_network(host, req, st.run_options(), exist_ok=exist_ok)
     r = outcome.result
     subnets = ", ".join(s["subnet"] for s in r["subnets"])
-    st.finish(outcome, f"created network {name} ({r['driver']}, {subnets}, bridge {r['bridge']})")
+    if r["driver"] == "bridge":
+        where = f"bridge {r['bridge']}"
+    else:
+        where = f"mode {r['mode']} on {r['parent']}" + (f", host access via {r['shim']}" if r["shim"] else "")
+    st.finish(outcome, f"created network {name} ({r['driver']}, {subnets}, {where})")
 
 
 @app.command("ls", epilog="Example: cnictl net ls --json")
@@ -68,7 +96,7 @@ def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) 
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
     rows = ops.list_networks(st.host())
-    view = [dict(r, subnets=[s["subnet"] for s in r["subnets"]]) for r in rows]
+    view = [dict(r, subnets=[s["subnet"] for s in r["subnets"]], link=_link(r)) for r in rows]
     st.out.table(view, COLUMNS, raw=rows)
 
 
@@ -84,14 +112,24 @@ def inspect(ctx: typer.Context, name: NetworkArg, json_mode: JsonOpt = False) ->
         out.json(d)
         return
     view = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]], attachments=len(d["attachments"]))
-    out.record(view, [("name", "name"), ("driver", "driver"), ("bridge", "bridge"), ("subnets", "subnets"),
-                      ("mtu", "mtu"), ("internal", "internal"), ("masquerade", "masquerade"), ("isolate", "isolate"),
-                      ("icc", "icc"), ("labels", "labels"),
+    if d["driver"] == "bridge":
+        fields = [("bridge", "bridge"), ("subnets", "subnets"), ("mtu", "mtu"), ("internal", "internal"),
+                  ("masquerade", "masquerade"), ("isolate", "isolate"), ("icc", "icc")]
+    else:
+        fields = [("parent", "parent"), ("mode", "mode"), ("vlan", "vlan"), ("subnets", "subnets"), ("mtu", "mtu"),
+                  ("internal", "internal"), ("shim", "host link"), ("shim_addresses", "host addr")]
+    out.record(view, [("name", "name"), ("driver", "driver"), *fields, ("labels", "labels"),
                       ("ipam_dir", "ipam dir"), ("created", "created"), ("attachments", "attachments")])
     if d["attachments"]:
         out.line("")
         out.table(d["attachments"], [("netns", "NETNS"), ("ifname", "IFNAME"), ("addresses", "ADDRESSES"),
                                      ("mac", "MAC"), ("host_ifname", "HOST IF"), ("container_id", "ID")])
+
+
+def _link(r: dict[str, object]) -> str:
+    if r["driver"] == "bridge":
+        return str(r["bridge"])
+    return f"{r['parent']} ({r['mode']})"
 
 
 @app.command("rm", epilog="Example: cnictl net rm lab --force")

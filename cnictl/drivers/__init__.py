@@ -13,7 +13,7 @@ from cnictl.errors import ConfigError
 if TYPE_CHECKING:
     from cnictl.drivers.base import NetworkDriver
 
-DRIVERS = ("bridge",)
+DRIVERS = ("bridge", "macvlan", "ipvlan")
 
 
 def get_driver(name: str) -> NetworkDriver:
@@ -21,4 +21,8 @@ def get_driver(name: str) -> NetworkDriver:
         from cnictl.drivers.bridge import BridgeDriver
 
         return BridgeDriver()
+    if name in ("macvlan", "ipvlan"):
+        from cnictl.drivers.macvlan import MacvlanDriver
+
+        return MacvlanDriver(name)
     raise ConfigError(f'unknown driver "{name}" (choose one of: {", ".join(DRIVERS)})')

@@ -19,10 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cnictl.errors import ConflictError, DependencyError, KernelError, NotFoundError
+from cnictl.errors import ConflictError, KernelError, NotFoundError
 from cnictl.netlink import load
-from cnictl.netlink.rtnl import KERNEL_OPTION
+from cnictl.netlink.rtnl import missing_kind
 from cnictl.netns import entered
+
+_MODE_NAMES: dict[str, dict[Any, str]] = {
+    "macvlan": {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source",
+                "private": "private", "vepa": "vepa", "bridge": "bridge", "passthru": "passthru", "source": "source"},
+    "ipvlan": {0: "l2", 1: "l3", 2: "l3s"},
+}
 
 
 def _errno_name(code: int) -> str:
@@ -59,11 +65,7 @@ class Netlink:
         except self._NetlinkError as e:
             code = int(getattr(e, "code", 0) or 0)
             if kind and code == errno_mod.EOPNOTSUPP:
-                opt = KERNEL_OPTION.get(kind, f"support for {kind} links")
-                raise DependencyError(
-                    f"{text}: this kernel cannot create {kind} links (Unknown device type)",
-                    hint=f"enable {opt} (modprobe {kind if kind != 'vlan' else '8021q'})",
-                ) from None
+                raise missing_kind(text, kind) from None
             if code == errno_mod.EEXIST:
                 raise ConflictError(f"{text}: File exists (EEXIST)") from None
             raise KernelError(f"{text}: {os.strerror(code)} ({_errno_name(code)})", errno=code) from None
@@ -93,6 +95,11 @@ class Netlink:
         for m in msgs:
             info = m.get_attr("IFLA_LINKINFO")
             kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            mode = None
+            if kind in ("macvlan", "ipvlan") and info is not None:
+                data = info.get_attr("IFLA_INFO_DATA")
+                raw = data.get_attr("IFLA_MACVLAN_MODE" if kind == "macvlan" else "IFLA_IPVLAN_MODE") if data else None
+                mode = _MODE_NAMES[kind].get(raw, str(raw)) if raw is not None else None
             out.append(
                 {
                     "index": m["index"],
@@ -102,6 +109,11 @@ class Netlink:
                     "mtu": m.get_attr("IFLA_MTU"),
                     "mac": m.get_attr("IFLA_ADDRESS"),
                     "up": bool(m["flags"] & 1),
+                    # the lower device of a macvlan/ipvlan/vlan/veth (an index in link_netns when that is set)
+                    "link": m.get_attr("IFLA_LINK"),
+                    "link_netns": m.get_attr("IFLA_LINK_NETNSID"),
+                    "mode": mode,
+                    "slave_kind": info.get_attr("IFLA_INFO_SLAVE_KIND") if info is not None else None,
                 }
             )
         return out

@@ -30,6 +30,10 @@ KERNEL_OPTION = {
     "ipvlan": "CONFIG_IPVLAN",
     "dummy": "CONFIG_DUMMY",
 }
+# ... and the module that provides it, for `modprobe`.
+KERNEL_MODULE = {"vlan": "8021q"}
+MACVLAN_MODE = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
+IPVLAN_MODE = {"l2": 0, "l3": 1, "l3s": 2}
 
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
@@ -39,21 +43,26 @@ NLM_F_CREATE = 0x400
 NLMSG_ERROR = 2
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
+RTM_GETLINK = 18
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
+RTM_DELROUTE = 25
 IFF_UP = 0x1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFA_F_NODAD = 0x02
-RTA_OIF, RTA_GATEWAY = 4, 5
+RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 IFLA_BRPORT_MODE = 4
 IFLA_BRPORT_ISOLATED = 33
 VETH_INFO_PEER = 1
+IFLA_MACVLAN_MODE = IFLA_IPVLAN_MODE = IFLA_VLAN_ID = 1
 NLA_F_NESTED = 0x8000
 RT_TABLE_MAIN = 254
 RTPROT_STATIC = 4
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+RT_SCOPE_NOWHERE = 255
 RTN_UNICAST = 1
 
 
@@ -125,6 +134,49 @@ class Batch:
         payload += _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
         self.messages.append((RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, payload, text))
 
+    def add_child(
+        self, name: str, kind: str, parent_index: int, text: str, *, mode: str | None = None, vlan: int | None = None,
+        netns_fd: int | None = None, mac: str | None = None, mtu: int | None = None, up: bool = False,
+    ) -> None:
+        """A macvlan, ipvlan or vlan link on top of *parent_index*, born in the namespace *netns_fd* if given.
+
+        The parent is looked up in the sender's namespace; the new link is registered in the target one.
+        """
+        if kind == "macvlan":
+            data = _rta(IFLA_MACVLAN_MODE, struct.pack("=I", MACVLAN_MODE[mode or "bridge"]))
+        elif kind == "ipvlan":
+            data = _rta(IFLA_IPVLAN_MODE, struct.pack("=H", IPVLAN_MODE[mode or "l2"]))
+        elif kind == "vlan":
+            data = _rta(IFLA_VLAN_ID, struct.pack("=H", vlan or 0))
+        else:
+            raise ValueError(kind)
+        payload = _ifinfo(up=up) + _rta(IFLA_IFNAME, name.encode() + b"\0") + _rta(IFLA_LINK, struct.pack("=I", parent_index))
+        if netns_fd is not None:
+            payload += _rta(IFLA_NET_NS_FD, struct.pack("=I", netns_fd))
+        if mac:
+            payload += _rta(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+        if mtu:
+            payload += _rta(IFLA_MTU, struct.pack("=I", mtu))
+        info = _rta(IFLA_INFO_KIND, kind.encode()) + _rta(IFLA_INFO_DATA | NLA_F_NESTED, data)
+        payload += _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
+        self.messages.append((RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, payload, text))
+
+    def add_route(self, cidr: str, oif: int, text: str) -> None:
+        """A directly connected route to *cidr* through the link *oif* (scope link)."""
+        net = ipaddress.ip_network(cidr)
+        fam = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        payload = struct.pack("=BBBBBBBBI", fam, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_LINK,
+                              RTN_UNICAST, 0)
+        payload += _rta(RTA_DST, net.network_address.packed) + _rta(RTA_OIF, struct.pack("=I", oif))
+        self.messages.append((RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, payload, text))
+
+    def del_route(self, cidr: str, oif: int, text: str) -> None:
+        net = ipaddress.ip_network(cidr)
+        fam = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        payload = struct.pack("=BBBBBBBBI", fam, net.prefixlen, 0, 0, RT_TABLE_MAIN, 0, RT_SCOPE_NOWHERE, 0, 0)
+        payload += _rta(RTA_DST, net.network_address.packed) + _rta(RTA_OIF, struct.pack("=I", oif))
+        self.messages.append((RTM_DELROUTE, 0, payload, text))
+
     def set_hairpin(self, name: str, on: bool, text: str) -> None:
         """Bridge port hairpin mode: frames may leave through the port they came in on."""
         self.set_brport(name, {IFLA_BRPORT_MODE: on}, text)
@@ -136,6 +188,10 @@ class Batch:
         payload = _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0") + _rta(IFLA_LINKINFO | NLA_F_NESTED, info)
         self.messages.append((RTM_NEWLINK, 0, payload, text))
 
+    def get_link(self, name: str, text: str) -> None:
+        """Ask for the link *name*; its index lands in `self.links` after `send`."""
+        self.messages.append((RTM_GETLINK, 0, _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0"), text))
+
     def del_link(self, name: str, text: str) -> None:
         """Delete a link by name (with a veth, its peer goes too)."""
         self.messages.append((RTM_DELLINK, 0, _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0"), text))
@@ -143,7 +199,8 @@ class Batch:
     def send(self, sock: socket.socket) -> list[int]:
         """Send every request at once; returns each one's errno (0 = done). Nothing is raised here.
 
-        Echoed RTM_NEWLINK answers are kept in `self.links`: ifname -> (ifindex, IFLA_LINK or None).
+        Echoed RTM_NEWLINK answers are kept in `self.links`: ifname -> (ifindex, IFLA_LINK or None), and
+        `self.kinds`: ifname -> link kind (None for a link without one, such as lo).
         """
         buf = bytearray()
         seq0 = int.from_bytes(os.urandom(3), "little") << 8
@@ -153,6 +210,7 @@ class Batch:
         sock.sendto(bytes(buf), (0, 0))
         results: dict[int, int] = {}
         self.links: dict[str, tuple[int, int | None]] = {}
+        self.kinds: dict[str, str | None] = {}
         while len(results) < len(self.messages):
             data = sock.recv(65536)
             off = 0
@@ -167,18 +225,38 @@ class Batch:
                     ifname = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
                     link = attrs.get(IFLA_LINK)
                     self.links[ifname] = (index, struct.unpack("=i", link[:4])[0] if link else None)
+                    info = _attrs(attrs.get(IFLA_LINKINFO, b""), 0)
+                    self.kinds[ifname] = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode() or None
                 off += max(16, (length + 3) & ~3)
         return [results[i] for i in range(len(self.messages))]
 
     def error(self, i: int, code: int, kind: str | None = None) -> CnictlError:
         text = self.messages[i][3]
         if kind is not None and code == errno_mod.EOPNOTSUPP:
-            opt = KERNEL_OPTION.get(kind, f"support for {kind} links")
-            return DependencyError(f"{text}: this kernel cannot create {kind} links (Unknown device type)",
-                                   hint=f"enable {opt}")
+            return missing_kind(text, kind)
         if code == errno_mod.EEXIST:
             return ConflictError(f"{text}: File exists (EEXIST)")
         return KernelError(f"{text}: {os.strerror(code)} ({errno_mod.errorcode.get(code, code)})", errno=code)
+
+
+def missing_kind(text: str, kind: str) -> DependencyError:
+    """The one-line error for a link kind this kernel lacks, naming the kernel option and the module."""
+    opt = KERNEL_OPTION.get(kind, f"support for {kind} links")
+    module = KERNEL_MODULE.get(kind, kind)
+    return DependencyError(f"{text}: this kernel cannot create {kind} links (Unknown device type)",
+                           hint=f"build the kernel with {opt} or load its module: modprobe {module}")
+
+
+def link_index(sock: socket.socket, name: str) -> int | None:
+    """The index of *name* in the socket's namespace (None if there is none)."""
+    batch = Batch()
+    batch.get_link(name, f"ip link show {name}")
+    (code,) = batch.send(sock)
+    if code == errno_mod.ENODEV:
+        return None
+    if code:
+        raise batch.error(0, code)
+    return batch.links[name][0]
 
 
 def open_socket() -> socket.socket:

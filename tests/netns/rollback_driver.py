@@ -1,6 +1,7 @@
 """Run one cnictl operation through the library with a failure injected before step K (test helper).
 
-usage: rollback_driver.py HOST STATE_DIR (create|attach|attach-ports|publish|ns) K (fail|sigint) [NETNS]
+usage: rollback_driver.py HOST STATE_DIR (create|attach|attach-ports|publish|ns|mv-create|mv-attach) K (fail|sigint) [NETNS]
+mv-create makes macvlan network "mv" with --host-access on the host's eth0 (which the test provides).
 K = -1 only counts the steps of the plan. Prints JSON: {"steps": n, "raised": "<exception type>"}.
 """
 
@@ -52,6 +53,13 @@ def main() -> int:
                 assert target
                 out = ops.attach(host, "rb", target, opts, mac="02:00:00:00:00:01",
                                  ports=["8080:80", "127.0.0.1:8081-8082:81-82/udp"])
+            elif op == "mv-create":
+                out = ops.create_network(host, ops.NetworkRequest(
+                    name="mv", driver="macvlan", parent="eth0", subnets=["192.168.77.0/24"], gateway="192.168.77.1",
+                    ip_range="192.168.77.64/27", host_access=True), opts)
+            elif op == "mv-attach":
+                assert target
+                out = ops.attach(host, "mv", target, opts, mac="02:00:00:00:00:02")
             elif op == "publish":
                 assert target
                 out = ops.port_publish(host, "rb", target, "9090:90", opts)

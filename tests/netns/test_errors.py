@@ -187,7 +187,8 @@ CASES = [
     Case("ipam-show-unknown-net", ("ipam", "show", "nope"), 3, "NotFoundError", ('"nope"',)),
     Case("ipam-release-unknown-net", ("ipam", "release", "nope", "10.20.0.2"), 3, "NotFoundError", ('"nope"',)),
     # drivers
-    Case("unknown-driver", (*NEW_OK, "--driver", "macvlan"), 2, "ConfigError", ('"macvlan"',), "empty"),
+    Case("unknown-driver", (*NEW_OK, "--driver", "ovs"), 2, "ConfigError", ('"ovs"',), "empty"),
+    Case("macvlan-without-parent", (*NEW_OK, "--driver", "macvlan"), 2, "ConfigError", ("--parent",), "empty"),
     # namespaces
     Case("attach-missing-netns", ("attach", "lab", "{missing}"), 3, "NetnsNotFoundError", ('"{missing}"',)),
     Case("attach-missing-netns-path", ("attach", "lab", "/proc/999999/ns/net"), 3, "NetnsNotFoundError",
