@@ -61,11 +61,16 @@ def build_network(host: Host, req: Any, others: list[Network], specs: list[Subne
                           hint=f"example: cnictl net create {req.name} --driver {driver} --parent eth0 "
                                "--subnet 192.168.1.0/24 --gateway 192.168.1.1")
     for given, flag in ((req.bridge, "--bridge"), (not req.isolate, "--no-isolate"), (not req.icc, "--no-icc"),
-                        (req.firewall, "--firewall")):
+                        (req.firewall, "--firewall"), (not req.masquerade, "--no-masquerade"),
+                        (req.internal, "--internal")):
         if given:
             hint = "--mode private keeps containers apart" if flag == "--no-icc" and driver == "macvlan" else \
                 "leave it out, or use --driver bridge"
-            raise ConfigError(f"{flag} applies to bridge networks; {driver} networks have no bridge and no "
+            if flag == "--internal":
+                raise ConfigError(f"--internal applies to bridge networks: a {driver} network is on the LAN of its "
+                                  "parent", hint="for an isolated segment, give a parent that leads nowhere, such as "
+                                                 "one end of a veth pair")
+            raise ConfigError(f"{flag} applies to bridge networks; {driver} networks have no bridge, no NAT and no "
                               "firewall rules of cnictl's", hint=hint)
     if not req.subnets:
         raise ConfigError(f"{what} needs --subnet: the LAN's own subnet, which its router serves",
@@ -117,7 +122,7 @@ def build_network(host: Host, req: Any, others: list[Network], specs: list[Subne
                                 "ipvlan cannot share a parent", hint="use another parent or the same driver")
         if other.mode != mode or mode == "passthru":
             why = "passthru gives one container the whole parent" if "passthru" in (mode, other.mode) else \
-                f"{driver} links of different modes on one parent cannot reach each other"
+                f"cnictl keeps one mode per parent, since {driver} links of different modes do not reach each other"
             hint = "use another parent" if "passthru" in (mode, other.mode) else f"use --mode {other.mode}, or another parent"
             raise ConflictError(f"parent {parent} already carries {driver} network \"{other.name}\" in mode "
                                 f"{other.mode}: {why}", hint=hint)
@@ -129,7 +134,7 @@ def build_network(host: Host, req: Any, others: list[Network], specs: list[Subne
                                 "ipvlan cannot share a parent", hint=f"see: ip -d link show {child['ifname']}")
         if mode == "passthru" or child["mode"] == "passthru" or child["mode"] != mode:
             raise ConflictError(f"parent {parent} already carries {driver} link {child['ifname']} in mode "
-                                f"{child['mode']}; a {mode} network cannot share it",
+                                f"{child['mode']}; a network in mode {mode} cannot share it",
                                 hint=f"use --mode {child['mode']}, another parent, or remove {child['ifname']}")
     parent_mtu = link["mtu"] if parent in links else top["mtu"]
     validate_mtu(req.mtu, ipv6=any(s.network.version == 6 for s in specs))
@@ -141,11 +146,14 @@ def build_network(host: Host, req: Any, others: list[Network], specs: list[Subne
     if req.host_access:
         if mode in ("private", "passthru"):
             raise ConfigError(f"--host-access needs mode bridge or vepa: in mode {mode} no other link on {parent} "
-                              "can reach the containers", hint="use --mode bridge (the default)")
+                              "can reach the containers", hint="use --mode bridge, the default")
         shim = shim_ifname(req.name)
         if shim in links:
             raise ConflictError(f"interface {shim} (the host-access link of \"{req.name}\") already exists",
                                 hint=f"remove it: ip link del {shim}")
+    if not any(s.ip_range for s in specs):
+        notices.append(f"no --ip-range: containers take addresses from all of {specs[0].subnet}, which other machines "
+                       "on the LAN (and this host) may use; give --ip-range, a block no DHCP server hands out")
     if not link["up"] and parent in links:
         notices.append(f"parent {parent} is down: containers get no traffic until it is up (ip link set {parent} up)")
     net = Network(

@@ -458,6 +458,35 @@ class NftablesBackend:
             ctx.set_json_output(True)
 
 
+PROBE_TABLE = "cnictl-probe"
+
+
+def probe() -> str | None:
+    """Add, then delete, a scratch table with what cnictl's rules need: a filter chain at the forward hook
+    (ct state), a nat chain at postrouting (masquerade). Returns None if that worked, else the error.
+
+    Runs in the current namespace with a fresh libnftables context: `cnictl doctor` calls it while visiting
+    its throwaway namespace. Raises DependencyError when libnftables or its Python module is missing.
+    """
+    nft = NftablesBackend()._ctx()
+    obj = {"family": FAMILY, "table": PROBE_TABLE}
+    ct = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
+    add = [
+        {"add": {"table": {"family": FAMILY, "name": PROBE_TABLE}}},
+        {"add": {"chain": {**obj, "name": "fwd", "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}},
+        {"add": {"chain": {**obj, "name": "nat", "type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}}},
+        {"add": {"rule": {**obj, "chain": "fwd", "expr": [ct, {"accept": None}]}}},
+        {"add": {"rule": {**obj, "chain": "nat", "expr": [{"masquerade": None}]}}},
+    ]
+    rc, _out, err = nft.json_cmd({"nftables": add})
+    if rc != 0:
+        return f"add table {FAMILY} {PROBE_TABLE}: {str(err).strip() or 'failed'}"
+    rc, _out, err = nft.json_cmd({"nftables": [{"delete": {"table": {"family": FAMILY, "name": PROBE_TABLE}}}]})
+    if rc != 0:
+        return f"delete table {FAMILY} {PROBE_TABLE}: {str(err).strip() or 'failed'}"
+    return None
+
+
 def _nft_lines(host: Host, text: list[str]) -> list[str]:
     return [f"{host.exec_prefix()}nft '{line}'" for line in text]
 

@@ -230,3 +230,56 @@ class DelAddr(Step):
 
     def explain(self, host: Host) -> list[str]:
         return [f"{host.ip_cmd()} addr del {self.cidr} dev {self.name}"]
+
+
+class AddVethPair(Step):
+    """A veth pair between two namespaces: one RTM_NEWLINK sent from a socket inside the first one, with the
+    peer born directly in the second (no move, so no RCU grace period to wait for).
+
+    Neither end is brought up here: addresses and `up` follow, one batch per side. The kernel's echoed answer
+    gives both ifindexes (`index` in the first namespace, `peer_index` in the second), so those batches need no
+    lookup. Undo deletes the first end; the peer goes with it.
+    """
+
+    def __init__(self, name: str, netns: NetnsRef, peer: str, peer_netns: NetnsRef, *, mtu: int | None = None) -> None:
+        self.name, self.netns, self.peer, self.peer_netns, self.mtu = name, netns, peer, peer_netns, mtu
+        self.summary = f"create veth {netns.spec}:{name} with peer {peer_netns.spec}:{peer}"
+        self.created = False
+        self.index: int | None = None
+        self.peer_index: int | None = None
+
+    def apply(self, host: Host) -> None:
+        from cnictl.netlink.rtnl import Batch
+
+        batch = Batch()
+        batch.add_veth(self.name, self.peer, host.netns_fd(self.peer_netns), self.explain(host)[0], mtu=self.mtu)
+        sock = host.raw_socket(self.netns)  # opened inside the first namespace, closed right after
+        try:
+            (code,) = batch.send(sock)
+        finally:
+            sock.close()
+        if code:
+            raise batch.error(0, code, kind="veth")
+        self.created = True
+        self.index, self.peer_index = batch.links.get(self.name, (None, None))
+
+    def undo(self, host: Host) -> None:
+        if not self.created:
+            return
+        from cnictl.netlink.rtnl import Batch
+
+        batch = Batch()
+        batch.del_link(self.name, f"{self.netns.ip_prefix()} link del {self.name}")
+        sock = host.raw_socket(self.netns)
+        try:
+            (code,) = batch.send(sock)
+        finally:
+            sock.close()
+        if code not in (0, errno.ENODEV):
+            raise batch.error(0, code)
+        self.created = False
+
+    def explain(self, host: Host) -> list[str]:
+        mtu = f" mtu {self.mtu}" if self.mtu else ""
+        target = self.peer_netns.name or self.peer_netns.path  # ip opens a netns argument with a "/" as a path
+        return [f"{self.netns.ip_prefix()} link add {self.name}{mtu} type veth peer name {self.peer} netns {target}{mtu}"]

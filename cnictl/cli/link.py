@@ -1,0 +1,73 @@
+"""`cnictl link`: direct veth links between two network namespaces (point-to-point lab links)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
+
+app = typer.Typer(no_args_is_help=True, help="Add, list and remove direct veth links between two network namespaces.")
+EndArg = Annotated[
+    str,
+    typer.Argument(help="NETNS[:IFNAME]: a namespace name or path, and the interface in it (default: its first free ethN).",
+                   show_default=False),
+]
+
+COLUMNS = [("end1", "END1"), ("addresses1", "ADDRESSES1"), ("end2", "END2"), ("addresses2", "ADDRESSES2"),
+           ("mtu", "MTU"), ("present", "PRESENT")]
+
+
+@app.command("add", epilog="Example: cnictl link add r1:eth1 r2:eth1 --address1 10.0.12.1/30 --address2 10.0.12.2/30")
+def add(
+    ctx: typer.Context,
+    end1: EndArg,
+    end2: EndArg,
+    address1: Annotated[list[str] | None, typer.Option("--address1", help="Address/prefix of END1 (repeatable).")] = None,
+    address2: Annotated[list[str] | None, typer.Option("--address2", help="Address/prefix of END2 (repeatable).")] = None,
+    mtu: Annotated[int | None, typer.Option("--mtu", help="MTU of both ends (default: the kernel's, 1500).")] = None,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Connect two network namespaces with a veth pair: one end in each, addresses optional, both up."""
+    from cnictl import links
+
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
+    host = st.host(changes="link add")
+    outcome = links.link_add(host, end1, end2, st.run_options(), addresses1=list(address1 or []),
+                             addresses2=list(address2 or []), mtu=mtu)
+    r = outcome.result
+
+    def side(end: str, cidrs: list[str]) -> str:
+        return f"{end} ({', '.join(cidrs)})" if cidrs else end
+
+    st.finish(outcome, f"linked {side(r['end1'], r['addresses1'])} <-> {side(r['end2'], r['addresses2'])}", key="end1")
+
+
+@app.command("ls", epilog="Example: cnictl link ls --json")
+def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """List the links cnictl made (from its records) and whether each is still there."""
+    from cnictl import links
+
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
+    st.out.table(links.link_list(st.host()), COLUMNS, key="end1")
+
+
+@app.command("rm", epilog="Example: cnictl link rm r1:eth1")
+def rm(
+    ctx: typer.Context,
+    end: EndArg,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Delete the interface even without a cnictl record.")] = False,
+    json_mode: JsonOpt = False,
+    dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
+) -> None:
+    """Remove a link by either end (the peer goes too); succeeds with a notice if it is already gone."""
+    from cnictl import links
+
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    host = st.host(changes="link rm")
+    st.finish(links.link_remove(host, end, st.run_options(), force=force), f"removed link {end}", key="end")
