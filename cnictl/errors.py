@@ -116,6 +116,29 @@ class TransientError(CnictlError):
     retryable = True
 
 
+class CniError(CnictlError):
+    """A CNI plugin or the CNI protocol failed; carries the spec's error code (0-99 reserved, 100+ the plugin's)."""
+
+    exit_code = 1
+    cni_code = 999
+
+    def __init__(self, code: int, msg: str, details: str = "", *, hint: str | None = None) -> None:
+        super().__init__(msg + (f": {details}" if details else ""), hint=hint)
+        self.cni_code = code
+        self.msg, self.details = msg, details
+
+    def to_cni(self, cni_version: str | None = None) -> dict[str, object]:
+        """The spec's error object: cniVersion (when known), code, msg, details (when any)."""
+        out: dict[str, object] = {}
+        if cni_version:
+            out["cniVersion"] = cni_version
+        out["code"] = self.cni_code
+        out["msg"] = self.msg
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
 ALL_ERRORS: tuple[type[CnictlError], ...] = (
     CnictlError,
     ConfigError,
@@ -130,4 +153,5 @@ ALL_ERRORS: tuple[type[CnictlError], ...] = (
     PrivilegeError,
     DependencyError,
     TransientError,
+    CniError,
 )

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnictl.errors import PrivilegeError
 from cnictl.netns import NetnsRef, enter, entered, setns_fd
+from cnictl.record import record
 
 if TYPE_CHECKING:
     from cnictl.firewall.base import FirewallBackend
@@ -27,7 +27,7 @@ DEFAULT_STATE_DIR = "/var/lib/cnictl"
 DEFAULT_IPAM_ROOT = "/var/lib/cni/networks"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Paths:
     state_dir: Path
     ipam_root: Path

@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cnictl.errors import ConfigError
+from cnictl.record import asdict, field, record
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
@@ -114,8 +113,17 @@ def random_mac() -> str:
     return ":".join(f"{x:02x}" for x in b)
 
 
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 without loading OpenSSL (hashlib costs ~2 ms of start-up; the plugin runs once per container)."""
+    try:
+        from _sha256 import sha256  # CPython 3.11 builtin
+    except ImportError:  # pragma: no cover - other Pythons
+        from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
 def short_hash(*parts: str, length: int = 12) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+    return sha256_hex("\0".join(parts).encode())[:length]
 
 
 def default_bridge_name(network: str) -> str:
@@ -144,7 +152,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
-@dataclass
+@record
 class SubnetSpec:
     subnet: str
     gateway: str
@@ -159,7 +167,7 @@ class SubnetSpec:
         return f"{self.gateway}/{self.network.prefixlen}"
 
 
-@dataclass
+@record
 class Network:
     name: str
     driver: str
@@ -185,6 +193,8 @@ class Network:
     host_access: bool = False
     shim: str | None = None
     shim_addresses: list[str] = field(default_factory=list)
+    # where `net create --cni-conf-dir` wrote this network's conflist (removed with the network)
+    cni_conf_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -209,7 +219,7 @@ class Network:
         return any(s.network.version == 6 for s in self.subnets)
 
 
-@dataclass
+@record
 class Attachment:
     network: str
     container_id: str

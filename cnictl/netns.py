@@ -14,13 +14,12 @@ import contextlib
 import ctypes
 import errno as errno_mod
 import fcntl
-import hashlib
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError
+from cnictl.record import record
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -61,7 +60,7 @@ def validate_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class NetnsRef:
     """A network namespace given by name (under /run/netns) or by path (e.g. /proc/PID/ns/net)."""
 
@@ -83,7 +82,9 @@ class NetnsRef:
         """Stable identifier used for state files and the default container id."""
         if self.name is not None:
             return self.name
-        return "path-" + hashlib.sha256(self.path.encode()).hexdigest()[:12]
+        from cnictl.model import sha256_hex
+
+        return "path-" + sha256_hex(self.path.encode())[:12]
 
     def exists(self) -> bool:
         return os.path.exists(self.path)

@@ -17,7 +17,6 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from cnictl.errors import (
@@ -43,13 +42,14 @@ from cnictl.model import (
 )
 from cnictl.netns import NetnsRef
 from cnictl.plan import Call, Plan, Step
+from cnictl.record import field, record
 from cnictl.store import Store, attachment_key
 
 DEFAULT_POOL = "10.89.0.0/16"
 DEFAULT_POOL_PREFIX = 24
 
 
-@dataclass
+@record
 class RunOptions:
     """How to run a plan: dry_run only explains; echo sees each step; inject lets tests alter the plan."""
 
@@ -58,7 +58,7 @@ class RunOptions:
     inject: Callable[[Plan], None] | None = None
 
 
-@dataclass
+@record
 class Outcome:
     result: dict[str, Any]
     plan: Plan
@@ -82,7 +82,7 @@ def _run(host: Host, plan: Plan, opts: RunOptions) -> bool:
 # ---------------------------------------------------------------------------------------
 # networks
 # ---------------------------------------------------------------------------------------
-@dataclass
+@record
 class NetworkRequest:
     name: str
     driver: str = "bridge"
@@ -102,6 +102,7 @@ class NetworkRequest:
     mode: str | None = None
     vlan: int | None = None
     host_access: bool = False
+    cni_conf_dir: str | None = None  # also write the network's conflist (reference plugins) there
 
 
 def _ranges(net: Network) -> list[Any]:
@@ -179,6 +180,8 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
     if bridged:
         net = _bridge_network(host, req, others, specs, backend)
     plan = driver.plan_create(host, net, _open_peers(others, net))
+    if req.cni_conf_dir:
+        plan.add(_write_conflist(host, net, req.cni_conf_dir))
     plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
                   lambda h: store.delete_network(net.name),
                   lambda h: [f"# state: write {store.network_path(net.name)}"]))
@@ -195,6 +198,40 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
             fam = "IPv4" if "ipv4" in step.key else "IPv6"
             notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
     return Outcome(net.to_dict(), plan, notices, applied=True)
+
+
+def _write_conflist(host: Host, net: Network, directory: str) -> Call:
+    """The network's reference-plugin conflist in *directory* (checked now: what can't be expressed is refused)."""
+    from pathlib import Path
+
+    from cnictl.cni import emit
+
+    net.cni_conf_dir = str(Path(directory).absolute())
+    data = emit.conflist(net, str(host.paths.ipam_root))
+    path = Path(net.cni_conf_dir) / emit.file_name(net.name)
+    if path.exists():
+        raise ConflictError(f"{path} already exists", hint="remove it, or give another --cni-conf-dir")
+
+    def undo(h: Host) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    return Call(f"write CNI conflist {path}", lambda h: emit.write(path, data), undo,
+                lambda h: [f"# CNI: write {path} (cnictl cni emit {net.name})"])
+
+
+def _remove_conflist(net: Network) -> Call:
+    from pathlib import Path
+
+    from cnictl.cni import emit
+
+    path = Path(str(net.cni_conf_dir)) / emit.file_name(net.name)
+
+    def rm(h: Host) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    return Call(f"remove CNI conflist {path}", rm, explain=lambda h: [f"rm -f {path}"])
 
 
 def _bridge_network(host: Host, req: NetworkRequest, others: list[Network], specs: list[SubnetSpec],
@@ -280,6 +317,8 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
     for att in atts:
         plan.extend(_detach_plan(host, store, net, att, ipam))
     plan.extend(driver.plan_delete(host, net, _open_peers(store.networks(), net)))
+    if net.cni_conf_dir:
+        plan.add(_remove_conflist(net))
     plan.add(Call(f"remove IPAM directory {ipam.directory}", lambda h: ipam.destroy(),
                   explain=lambda h: [f"rm -rf {ipam.directory}"]))
     if opts.dry_run:
@@ -337,7 +376,10 @@ def attach(
     mac: str | None = None,
     container_id: str | None = None,
     ports: Sequence[str] = (),
+    reserve_hook: Callable[[Any], Any] | None = None,
 ) -> Outcome:
+    """Attach *netns* to *network*. *reserve_hook* (used by the CNI plugin) receives the ReserveIP step and returns
+    the step that reserves the addresses instead (a ReserveIP, or a subclass taking leases from elsewhere)."""
     opts = opts or RunOptions()
     from cnictl.drivers import get_driver
     from cnictl.ipam.allocator import parse_ip
@@ -412,6 +454,8 @@ def attach(
     )
     predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
     reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
+    if reserve_hook is not None:
+        reserve = reserve_hook(reserve)
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
     if specs:
         plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases)))
@@ -456,7 +500,7 @@ def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> l
         raise ConfigError(
             f'network "{net.name}" is {net.driver}: its containers have their own address on the LAN of '
             f"{net.parent}, so there is no NAT and nothing to publish",
-            hint="reach the container at its own address (see: cnictl net inspect); use a bridge network for -p",
+            hint="reach the container at its own address, shown by cnictl net inspect; use a bridge network for -p",
         )
     if specs and net.internal:
         raise ConfigError(f'network "{net.name}" is --internal: nothing can reach its containers from outside',
@@ -971,3 +1015,173 @@ def fw_check(host: Host) -> dict[str, Any]:
                             "that is hard to predict (move them to nftables or iptables-nft)")
     return {"backends": sorted(intents), "ok": not problems, "problems": problems, "notes": notes,
             "networks": len(nets), "port_mappings": len(fwds)}
+
+
+# ---------------------------------------------------------------------------------------
+# CNI plugin support (cnictl-cni): attachments found by container id, DEL without a
+# namespace, CHECK of the kernel state, GC of stale attachments
+# ---------------------------------------------------------------------------------------
+def find_attachment(host: Host, network: str, container_id: str, ifname: str) -> Attachment | None:
+    """The record of (container id, ifname) on *network*, whatever namespace it was attached to."""
+    validate_network_name(network)
+    for att in Store(host.paths).attachments(network):
+        if att.container_id == container_id and att.ifname == ifname:
+            return att
+    return None
+
+
+def link_exists(name: str) -> bool:
+    """Whether the host namespace has a link *name* (one ioctl, no netlink socket)."""
+    import socket
+
+    if not name:
+        return False
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+def detach_container(host: Host, network: str, container_id: str, ifname: str, netns: str | None = None,
+                     opts: RunOptions | None = None) -> Outcome:
+    """Detach (container id, ifname) from *network* by its record; the namespace may be gone or unknown.
+
+    Without a record, whatever a failed attach may have left is removed: the reservations of
+    (container id, ifname), and the host end of the veth when *netns* is given. Nothing there: success.
+    """
+    opts = opts or RunOptions()
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    validate_network_name(network)
+    validate_ifname(ifname)
+    store = Store(host.paths)
+    result: dict[str, Any] = {"network": network, "container_id": container_id, "ifname": ifname, "detached": False}
+    net = store.find_network(network)
+    if net is None:
+        return Outcome(result, Plan(), [f'network "{network}" not found; nothing to do'])
+    ipam = HostLocalStore(host.paths.ipam_root / network)
+    att = find_attachment(host, network, container_id, ifname)
+    if att is not None:
+        plan = _detach_plan(host, store, net, att, ipam)
+        result["addresses"] = att.addresses
+    else:
+        ref = NetnsRef.parse(netns) if netns else None
+        hname = host_ifname(network, ref.key, ifname) if ref is not None and net.driver == "bridge" else ""
+        if not ipam.find(container_id, ifname) and not link_exists(hname):
+            return Outcome(result, Plan(), [f"{container_id}/{ifname} is not attached to {network}; nothing to do"])
+        if ref is not None:
+            stub = Attachment(network, container_id, ref.spec, ref.key, ifname, hname, "", [], [])
+            plan = _detach_plan(host, store, net, stub, ipam)
+        else:
+            plan = Plan([Call(f"release addresses of {container_id}/{ifname}",
+                              lambda h: ipam.release(container_id, ifname))])
+    result["detached"] = True
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f"detach of {container_id}/{ifname} was incomplete: " + "; ".join(errors),
+                          hint="run the same DEL again")
+    return Outcome(result, plan, applied=True)
+
+
+def _default_routes(ref: NetnsRef, host: Host) -> set[str]:
+    """Gateways of the default routes inside *ref* (read from /proc, which shows the visiting thread's namespace)."""
+    import socket
+    import struct
+
+    from cnictl.netns import entered
+
+    gws: set[str] = set()
+    with entered(host.netns_fd(ref), host.home_fd()):
+        with contextlib.suppress(OSError), open("/proc/thread-self/net/route") as f:
+            for line in f.read().splitlines()[1:]:
+                cols = line.split()
+                if len(cols) >= 8 and cols[1] == "00000000" and cols[7] == "00000000":
+                    gws.add(socket.inet_ntoa(struct.pack("<I", int(cols[2], 16))))
+        with contextlib.suppress(OSError), open("/proc/thread-self/net/ipv6_route") as f:
+            for line in f.read().splitlines():
+                cols = line.split()
+                if len(cols) >= 10 and cols[1] == "00" and int(cols[0], 16) == 0:
+                    gws.add(str(ipaddress.IPv6Address(bytes.fromhex(cols[4]))))
+    return gws
+
+
+def check_attachment(host: Host, network: str, att: Attachment, netns: str, addresses: Sequence[str] = (),
+                     routes: Sequence[tuple[str, str]] = (), *, own_ipam: bool = True) -> list[str]:
+    """What is missing of an attachment: its interface in *netns*, the *addresses* (CIDRs) on it, the
+    default *routes* ((dst, gw) pairs), the host end of the veth, the IPAM reservations. Empty: all there."""
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    store = Store(host.paths)
+    net = store.get_network(validate_network_name(network))
+    ref = NetnsRef.parse(netns)
+    host.netns_fd(ref)  # raises NetnsNotFoundError
+    problems: list[str] = []
+    nl = host.nl_for(ref)
+    if nl.link_index(att.ifname, cached=False) is None:
+        problems.append(f"interface {att.ifname} is missing from {netns}")
+    else:
+        have = {ipaddress.ip_interface(cidr) for _, cidr in nl.addresses(att.ifname)}
+        for cidr in [*att.addresses, *addresses]:
+            if ipaddress.ip_interface(cidr) not in have:
+                problems.append(f"address {cidr} is missing from {att.ifname} in {netns}")
+    if routes:
+        gws = _default_routes(ref, host)
+        for dst, gw in routes:
+            if str(ipaddress.ip_address(gw)) not in gws:
+                problems.append(f"route {dst} via {gw} is missing in {netns}")
+    if net.driver == "bridge" and att.host_ifname and not link_exists(att.host_ifname):
+        problems.append(f"host interface {att.host_ifname} is missing")
+    if own_ipam:
+        held = {str(ip) for ip in HostLocalStore(host.paths.ipam_root / network).find(att.container_id, att.ifname)}
+        for cidr in att.addresses:
+            if cidr.split("/")[0] not in held:
+                problems.append(f"address {cidr} is not reserved for {att.container_id}/{att.ifname}")
+    host.forget(ref)
+    return problems
+
+
+def gc_network(host: Host, network: str, valid: set[tuple[str, str]], opts: RunOptions | None = None) -> Outcome:
+    """Detach every attachment of *network* whose (container id, ifname) is not in *valid*, and release the
+    reservations held by such pairs without a record (the host-access shim's are kept). Runs every removal,
+    then raises one error naming each that failed."""
+    opts = opts or RunOptions()
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    validate_network_name(network)
+    store = Store(host.paths)
+    net = store.find_network(network)
+    result: dict[str, Any] = {"network": network, "detached": [], "released": []}
+    if net is None:
+        return Outcome(result, Plan(), [f'network "{network}" not found; nothing to collect'])
+    ipam = HostLocalStore(host.paths.ipam_root / network)
+    plan = Plan()
+    recorded = set()
+    valid_ids = {cid for cid, _ in valid}
+    for att in store.attachments(network):
+        recorded.add((att.container_id, att.ifname))
+        if (att.container_id, att.ifname) not in valid:
+            plan.extend(_detach_plan(host, store, net, att, ipam))
+            result["detached"].append(f"{att.container_id}/{att.ifname}")
+    keep = {net.shim} if net.shim else set()
+    for alloc in ipam.allocations():
+        pair = (alloc.container_id, alloc.ifname)
+        stale = pair not in valid if alloc.ifname else alloc.container_id not in valid_ids
+        if stale and pair not in recorded and alloc.ifname not in keep:
+            plan.add(Call(f"release {alloc.ip} of {alloc.container_id}/{alloc.ifname}", _releaser(ipam, alloc.ip)))
+            result["released"].append(str(alloc.ip))
+    if opts.dry_run or not plan.steps:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f'garbage collection of network "{network}" was incomplete: ' + "; ".join(errors),
+                          hint="run GC again")
+    return Outcome(result, plan, applied=True)
+
+
+def _releaser(ipam: Any, ip: Any) -> Callable[[Host], Any]:
+    return lambda h: ipam.release_ip(ip)

@@ -19,11 +19,11 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cnictl.errors import ConfigError, ConflictError
+from cnictl.record import asdict, record
 
 _SPEC = re.compile(
     r"^(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?(?P<hp>\d+)(?:-(?P<hpe>\d+))?:(?P<cp>\d+)(?:-(?P<cpe>\d+))?"
@@ -40,7 +40,7 @@ def _port(text: str, spec: str) -> int:
     return value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortSpec:
     host_ip: str | None
     host_port: int

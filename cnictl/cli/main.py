@@ -11,7 +11,8 @@ from typer import Abort
 from typer.exceptions import TyperException
 
 from cnictl.cli import attach as attach_cmds
-from cnictl.cli import forward, fw, ipam, net, ns, port
+from cnictl.cli import cni, forward, fw, ipam, link, net, ns, port
+from cnictl.cli import doctor as doctor_cmds
 from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
 
 JSON_ERRORS = False
@@ -31,8 +32,11 @@ app.add_typer(ipam.app, name="ipam")
 app.add_typer(forward.app, name="forward")
 app.add_typer(port.app, name="port")
 app.add_typer(fw.app, name="fw")
+app.add_typer(link.app, name="link")
+app.add_typer(cni.app, name="cni")
 app.command(epilog=attach_cmds.ATTACH_EPILOG)(attach_cmds.attach)
 app.command(epilog=attach_cmds.DETACH_EPILOG)(attach_cmds.detach)
+app.command(epilog=doctor_cmds.EPILOG)(doctor_cmds.doctor)
 
 
 def _version(value: bool) -> None:

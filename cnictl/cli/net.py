@@ -14,7 +14,7 @@ COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("lin
            ("internal", "INTERNAL"), ("attachments", "ATTACHED")]
 
 
-@app.command("create", epilog="Examples: cnictl net create lab --subnet 10.20.0.0/24\n\n"
+@app.command("create", epilog="Example: cnictl net create lab --subnet 10.20.0.0/24\n\n"
              "cnictl net create lan --driver macvlan --parent eth0 --subnet 192.168.1.0/24 --gateway 192.168.1.1 "
              "--ip-range 192.168.1.192/27 --host-access")
 def create(
@@ -56,6 +56,11 @@ def create(
     firewall: Annotated[
         str | None, typer.Option("--firewall", help="Firewall backend of this network: nftables, iptables or none.")
     ] = None,
+    cni_conf_dir: Annotated[
+        str | None,
+        typer.Option("--cni-conf-dir", metavar="DIR",
+                     help="Also write the network's CNI conflist into DIR (removed with the network)."),
+    ] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if a network of this name exists.")] = False,
     label: Annotated[list[str] | None, typer.Option("--label", help="KEY=VALUE metadata (repeatable).")] = None,
     json_mode: JsonOpt = False,
@@ -77,7 +82,7 @@ def create(
                              bridge=bridge, mtu=mtu, internal=internal, masquerade=not no_masquerade,
                              isolate=not no_isolate, icc=icc, firewall=firewall,
                              labels=parse_labels(list(label or [])), parent=parent, mode=mode, vlan=vlan,
-                             host_access=host_access)
+                             host_access=host_access, cni_conf_dir=cni_conf_dir)
     host = st.host(changes="net create")
     outcome = ops.create_network(host, req, st.run_options(), exist_ok=exist_ok)
     r = outcome.result

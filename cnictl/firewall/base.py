@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cnictl.plan import Step
+from cnictl.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NetworkFirewall:
     """The rules one network needs: masquerade its subnets, forward out, isolate from other networks."""
 
@@ -30,7 +30,7 @@ class NetworkFirewall:
         return (f"{self.network}-fwd", f"{self.network}-nat")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortForward:
     """One published mapping: host (address, port range, protocol) to the container's address and ports."""
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from cnictl.errors import ConfigError
+from cnictl.record import record
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -61,7 +61,7 @@ def _parse_network(text: str, what: str, example: str) -> IPNetwork:
     raise ConfigError(f'{what} "{text}" has host bits set', hint=f"use {loose}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Range:
     """One allocatable range: `range_start`..`range_end` (inclusive) inside `subnet`, minus `gateway`."""
 
@@ -184,7 +184,7 @@ class Range:
         return f"{self.subnet} (range {self.range_start}-{self.range_end}, gateway {self.gateway})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Lease:
     """One reserved address: `ip`/`prefixlen` with the range's gateway, from range set `range_index`."""
 

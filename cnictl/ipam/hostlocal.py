@@ -31,11 +31,11 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from cnictl.errors import ConfigError, ConflictError, IpamExhaustedError, NotFoundError, TransientError
 from cnictl.ipam.allocator import IPAddress, Lease, Range, parse_ip
+from cnictl.record import record
 
 LOCK_NAME = "lock"
 LAST_RESERVED_PREFIX = "last_reserved_ip."
@@ -44,7 +44,7 @@ LINE_BREAK = "\r\n"
 __all__ = ["LAST_RESERVED_PREFIX", "LINE_BREAK", "LOCK_NAME", "Allocation", "HostLocalStore"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Allocation:
     """One reservation file: who holds `ip` (legacy bare-id files have `ifname` "")."""
 

@@ -18,6 +18,7 @@ from cnictl.cli import main
 from cnictl.errors import (
     ALL_ERRORS,
     CnictlError,
+    CniError,
     ConfigError,
     ConflictError,
     DependencyError,
@@ -312,12 +313,13 @@ EXPECTED = {
     PrivilegeError: (6, 999, False),
     DependencyError: (6, 50, False),
     TransientError: (75, 11, True),
+    CniError: (1, 999, False),  # its code is the plugin's: CniError(7, ...).cni_code == 7
 }
 
 
 @pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
 def test_error_codes(cls: type[CnictlError]) -> None:
-    e = cls("boom")
+    e = cls(999, "boom") if cls is CniError else cls("boom")  # type: ignore[call-arg]
     assert (e.exit_code, e.cni_code, e.retryable) == EXPECTED[cls]
     assert issubclass(cls, CnictlError)
     assert cls.__doc__, f"{cls.__name__} needs a docstring (docs/errors.md is generated from it)"

@@ -96,6 +96,9 @@ def _parses(argv: list[str]) -> tuple[int, str]:
 
     from cnictl.cli import main
 
+    if argv and argv[-1].startswith("-") and _takes_value(main, argv):
+        # appending --help would make it the option's value, and the command would really run
+        return 2, f"the line ends with {argv[-1]}, which needs a value"
     if "--" in argv:
         i = argv.index("--")
         argv = argv[:i] + ["--help"] + argv[i:]
@@ -107,6 +110,23 @@ def _parses(argv: list[str]) -> tuple[int, str]:
     finally:
         main.JSON_ERRORS = saved
     return result.exit_code, result.output
+
+
+def _takes_value(main: Any, argv: list[str]) -> bool:
+    """Whether the last word of *argv* is an option (of its command, or of the root) that takes a value."""
+    import typer.main
+
+    root: Any = typer.main.get_command(main.app)
+    cmd = root
+    for word in argv:
+        sub = getattr(cmd, "commands", {}).get(word)
+        if sub is not None:
+            cmd = sub
+    for c in (cmd, root):
+        for param in c.params:
+            if argv[-1] in list(param.opts) + list(getattr(param, "secondary_opts", [])):
+                return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+    return False
 
 
 EXAMPLES = [(_title(p), argv) for p, c in COMMANDS for argv in _invocations((c.epilog or "").removeprefix("Example: "))]

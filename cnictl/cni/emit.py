@@ -1,0 +1,135 @@
+"""`cni emit`: a .conflist for a cnictl network that runtimes (podman 4.3, containerd 1.6) use unchanged.
+
+Two flavours:
+
+* reference (default): the plugins from containernetworking/plugins. bridge (or macvlan / ipvlan),
+  host-local with `dataDir` set to cnictl's IPAM root, so both hand out addresses from one store,
+  tuning where the network disables IPv6 on containers, portmap for published ports.
+  The network-wide parts stay cnictl's: the bridge's NAT, isolation and forwarding come from
+  `cnictl net create` on the same host, so the chain only does per-container work (ipMasq off).
+* cnictl: one plugin of type `cnictl` naming the network; the `cnictl-cni` plugin then does exactly
+  what `cnictl attach` does (including published ports and host access).
+
+A setting that no reference plugin can express is refused with the setting named.
+
+    >>> from cnictl.model import Network, SubnetSpec
+    >>> net = Network("lab", "bridge", "br-lab", [SubnetSpec("10.20.0.0/24", "10.20.0.1")])
+    >>> [p["type"] for p in conflist(net, "/var/lib/cnictl/ipam")["plugins"]]
+    ['bridge', 'tuning', 'portmap']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnictl.errors import ConfigError, UnsupportedFieldError
+
+if TYPE_CHECKING:
+    from cnictl.host import Host
+    from cnictl.model import Network
+
+CNI_VERSION = "1.0.0"  # what podman 4.3 and containerd 1.6 (libcni 1.1) accept; reference plugins 1.1 support it
+FLAVOURS = ("reference", "cnictl")
+
+
+def file_name(network: str) -> str:
+    return f"cnictl-{network}.conflist"
+
+
+def _ranges(net: Network) -> list[list[dict[str, str]]]:
+    """host-local ranges that hand out exactly what cnictl's allocator does (the same Range arithmetic)."""
+    from cnictl.ipam.allocator import Range
+
+    out = []
+    for s in net.subnets:
+        rng: dict[str, str] = {"subnet": s.subnet, "gateway": s.gateway}
+        if s.ip_range:
+            built = Range.build(s.subnet, s.gateway, s.ip_range)
+            rng["rangeStart"], rng["rangeEnd"] = str(built.range_start), str(built.range_end)
+        out.append([rng])
+    return out
+
+
+def _ipam(net: Network, data_dir: str) -> dict[str, Any]:
+    ipam: dict[str, Any] = {"type": "host-local", "ranges": _ranges(net), "dataDir": data_dir}
+    if not net.internal:
+        ipam["routes"] = [{"dst": "0.0.0.0/0" if s.network.version == 4 else "::/0"} for s in net.subnets]
+    return ipam
+
+
+def conflist(net: Network, data_dir: str, flavour: str = "reference", state_dir: str | None = None) -> dict[str, Any]:
+    """The conflist as a dict; *data_dir* is the host-local dataDir (cnictl's IPAM root on this host), and
+    *state_dir* cnictl's state directory when it is not the default (the cnictl plugin must use the same)."""
+    if flavour not in FLAVOURS:
+        raise ConfigError(f'unknown conflist flavour "{flavour}"', hint=f"use one of: {', '.join(FLAVOURS)}")
+    if flavour == "cnictl":
+        plugin: dict[str, Any] = {"type": "cnictl", "network": net.name,
+                                  "capabilities": {"portMappings": True, "ips": True, "mac": True}}
+        if state_dir:
+            plugin["stateDir"] = state_dir
+        return {"cniVersion": CNI_VERSION, "name": net.name, "plugins": [plugin]}
+    plugins: list[dict[str, Any]] = []
+    if net.driver == "bridge":
+        if not net.icc:
+            raise UnsupportedFieldError(
+                f'network "{net.name}" has --no-icc (bridge port isolation): the reference bridge plugin here has '
+                "no portIsolation setting", hint=f"emit the cnictl flavour instead: cnictl cni emit {net.name} --plugin cnictl")
+        main: dict[str, Any] = {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False,
+                                "hairpinMode": True}
+    else:
+        if net.host_access:
+            raise UnsupportedFieldError(
+                f'network "{net.name}" has --host-access (a host route to each container through {net.shim}): no '
+                "reference plugin sets such routes",
+                hint=f"emit the cnictl flavour instead: cnictl cni emit {net.name} --plugin cnictl")
+        main = {"type": net.driver, "master": net.parent, "mode": net.mode}
+    if net.mtu:
+        main["mtu"] = net.mtu
+    main["ipam"] = _ipam(net, data_dir)
+    plugins.append(main)
+    if not net.has_ipv6:  # as `cnictl attach`: no IPv6 on the container end of an IPv4-only network
+        plugins.append({"type": "tuning", "sysctl": {"net.ipv6.conf.IFNAME.disable_ipv6": "1"}})
+    if net.driver == "bridge" and not net.internal:
+        plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
+    return {"cniVersion": CNI_VERSION, "name": net.name, "plugins": plugins}
+
+
+def render(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically (a reader never sees half a file), mode 0644 like the runtimes' own conflists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(render(data))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def target(out: str, network: str) -> Path:
+    """--out FILE, or --out DIR (an existing directory, or a path ending in /): DIR/cnictl-NETWORK.conflist."""
+    p = Path(out)
+    if out.endswith("/") or p.is_dir():
+        return p / file_name(network)
+    return p
+
+
+def emit(host: Host, network: str, out: str | None = None, flavour: str = "reference") -> dict[str, Any]:
+    """The conflist of *network*, written to *out* if given: {"path": str | None, "conflist": {...}}."""
+    from cnictl.model import validate_network_name
+    from cnictl.store import Store
+
+    net = Store(host.paths).get_network(validate_network_name(network))
+    from cnictl.host import DEFAULT_STATE_DIR
+
+    state_dir = str(host.paths.state_dir)
+    data = conflist(net, str(host.paths.ipam_root), flavour, None if state_dir == DEFAULT_STATE_DIR else state_dir)
+    if out is None:
+        return {"path": None, "conflist": data}
+    path = target(out, network)
+    write(path, data)
+    return {"path": str(path), "conflist": data}

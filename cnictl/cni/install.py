@@ -1,0 +1,65 @@
+"""`cni install --dir DIR`: put an executable `cnictl` into a CNI plugin directory, so runtimes find type `cnictl`.
+
+The launcher is a two-line shell script that execs this installation's Python interpreter by absolute
+path, isolated (`-I`: no current directory, no PYTHON* variables, no user site on sys.path, so a
+runtime's working directory cannot shadow cnictl) and without `site` (`-S`, faster start-up; the
+directories of cnictl and its dependencies are put on sys.path explicitly), running the plugin:
+
+    #!/bin/sh
+    exec /opt/cnictl/.venv/bin/python3 -I -S -c 'import sys; sys.path[:0] = [...]; from cnictl.cni.plugin import main; main()'
+
+It is written atomically with mode 0755 and, when run as root, owned by root (CNI_PATH directories
+must hold only root-owned files: the runtime executes whatever it finds there).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from cnictl.errors import ConfigError
+
+PLUGIN_NAME = "cnictl"
+
+
+def launcher_text(python: str | None = None) -> str:
+    """`python -I -S` with cnictl's and its dependencies' directories put on sys.path by hand: skipping `site`
+    (and, for an editable install, its import finder) saves ~10 ms on every call, paid once per container."""
+    import sysconfig
+
+    import cnictl
+
+    exe = str(Path(python or sys.executable).absolute())
+    paths: list[str] = []
+    for p in (str(Path(cnictl.__file__).resolve().parent.parent), sysconfig.get_paths()["purelib"]):
+        if p not in paths:
+            paths.append(p)
+    code = f"import sys; sys.path[:0] = {paths!r}; from cnictl.cni.plugin import main; main()"
+    return f'#!/bin/sh\nexec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'
+
+
+def install(directory: str) -> dict[str, str]:
+    """Write DIR/cnictl; returns {"path": the launcher's path, "launcher": its text}."""
+    if not directory:
+        raise ConfigError("no plugin directory given", hint="example: --dir /opt/cni/bin")
+    d = Path(directory).absolute()
+    if d.exists() and not d.is_dir():
+        raise ConfigError(f"{d} is not a directory", hint="give the CNI plugin directory, such as /opt/cni/bin")
+    d.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path = d / PLUGIN_NAME
+    text = launcher_text()
+    tmp = d / f".{PLUGIN_NAME}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o755)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o755)
+        if os.geteuid() == 0:
+            os.chown(tmp, 0, 0)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"path": str(path), "launcher": text}
