@@ -3,7 +3,9 @@
 Three paths, each between two "container" namespaces, each built twice in the same run:
 
 * bridge:  veth + bridge in a host namespace. cnictl: `cnictl --netns H net create` + `attach` ×2 (default
-           nftables firewall). Hand: `ip link add br0 type bridge`, two veth pairs on it, addresses, routes.
+           nftables firewall). Hand: `ip link add br-dpbr type bridge`, two veth pairs on it, addresses,
+           routes, and the same NAT/isolation rules typed in with `nft -f` (the commands cnictl's --dry-run
+           prints), since any network behind NAT pays conntrack; `--hand-bare` leaves them out.
 * macvlan: two macvlan children (mode bridge) of a parent that is one end of a veth pair inside the host
            namespace (both ends up). cnictl: `net create --driver macvlan --parent p0` + `attach` ×2.
            Hand: `ip link add link p0 name mvX type macvlan mode bridge`, moved into each namespace.
@@ -141,16 +143,32 @@ class Bench(Driver):
             self.cli(host, st, "net", "create", "dpbr", "--subnet", f"{p}.0/24", *fw)
             self.cli(host, st, "attach", "dpbr", a)
             return str(self.cli(host, st, "attach", "dpbr", b)["addresses"][0].split("/")[0])
-        self.ip(host, "link", "add", "br0", "type", "bridge")
-        self.ip(host, "addr", "add", f"{p}.1/24", "dev", "br0")
-        self.ip(host, "link", "set", "br0", "up")
+        br = "br-dpbr"  # cnictl's name, so the same rules apply word for word
+        self.ip(host, "link", "add", br, "type", "bridge")
+        self.ip(host, "addr", "add", f"{p}.1/24", "dev", br)
+        self.ip(host, "link", "set", br, "up")
+        if not self.args.hand_bare:
+            self.hand_firewall(host, f"{p}.0/24")
         for i, ns in enumerate((a, b)):
             self.ip(host, "link", "add", f"v{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
-            self.ip(host, "link", "set", f"v{i}", "master", "br0", "up")
+            self.ip(host, "link", "set", f"v{i}", "master", br, "up")
             self.ip(ns, "addr", "add", f"{p}.{2 + i}/24", "dev", "eth0")
             self.ip(ns, "link", "set", "eth0", "up")
             self.ip(ns, "route", "add", "default", "via", f"{p}.1")
         return f"{p}.3"
+
+    def hand_firewall(self, host: str, subnet: str) -> None:
+        """The same NAT/isolation rules and forwarding sysctl a bridge network needs, entered by hand: the nft
+        commands `cnictl --dry-run net create` prints (a network behind NAT pays conntrack whoever builds it)."""
+        scratch = str(self.tmp / "dry-run-state")
+        plan = self.run(self.cnictl, "--netns", host, "--state-dir", scratch, "--dry-run", "net", "create", "dpbr",
+                        "--subnet", subnet)
+        rules = [m.group(1) for m in re.finditer(r"^ip netns exec \S+ nft '(.*)'$", plan, flags=re.M)]
+        if not rules:
+            raise BenchError("cnictl --dry-run net create printed no nft commands to replay")
+        subprocess.run(["ip", "netns", "exec", host, "nft", "-f", "-"], input="\n".join(rules) + "\n", text=True,
+                       check=True, capture_output=True, timeout=30)
+        self.run("ip", "netns", "exec", host, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1")
 
     def build_macvlan(self, builder: str, host: str, a: str, b: str) -> str:
         p = PREFIX["macvlan"]
@@ -428,6 +446,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=3, help="repetitions per builder, alternating (default 3)")
     ap.add_argument("--pings", type=int, default=200, help="ping count per measurement, 2 ms apart (default 200)")
     ap.add_argument("--paths", default=",".join(PATHS), help="subset of bridge,macvlan,veth")
+    ap.add_argument("--hand-bare", action="store_true",
+                    help="build the hand-made bridge path without the NAT/isolation rules (by default it gets the "
+                         "same nft rules, typed in from cnictl's --dry-run, so both sides pay conntrack)")
     ap.add_argument("--fw-none", action="store_true",
                     help="bridge path: also measure a cnictl network made with --firewall none (attributes the cost of "
                          "cnictl's nftables rules, which bring conntrack onto bridged traffic)")

@@ -127,6 +127,10 @@ class CniError(CnictlError):
         self.cni_code = code
         self.msg, self.details = msg, details
 
+    def to_dict(self) -> dict[str, object]:
+        """The usual JSON error, plus the CNI error object under "cni" (code, msg, details)."""
+        return {**super().to_dict(), "cni": self.to_cni()}
+
     def to_cni(self, cni_version: str | None = None) -> dict[str, object]:
         """The spec's error object: cniVersion (when known), code, msg, details (when any)."""
         out: dict[str, object] = {}
