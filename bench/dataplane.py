@@ -144,11 +144,11 @@ class Bench(Driver):
             self.cli(host, st, "attach", "dpbr", a)
             return str(self.cli(host, st, "attach", "dpbr", b)["addresses"][0].split("/")[0])
         br = "br-dpbr"  # cnictl's name, so the same rules apply word for word
+        if not self.args.hand_bare:
+            self.hand_firewall(host, f"{p}.0/24")  # first: cnictl's dry run wants no br-dpbr yet
         self.ip(host, "link", "add", br, "type", "bridge")
         self.ip(host, "addr", "add", f"{p}.1/24", "dev", br)
         self.ip(host, "link", "set", br, "up")
-        if not self.args.hand_bare:
-            self.hand_firewall(host, f"{p}.0/24")
         for i, ns in enumerate((a, b)):
             self.ip(host, "link", "add", f"v{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
             self.ip(host, "link", "set", f"v{i}", "master", br, "up")

@@ -236,3 +236,27 @@ def test_portmappings_publish_and_unpublish(lab: Lab) -> None:
     assert "18080" in lab.exec(lab.host, "nft list table inet cnictl").stdout
     assert cni(lab, "DEL", conf, netns=nspath(c)) == (0, None)
     assert "18080" not in lab.exec(lab.host, "nft list ruleset").stdout
+
+
+def test_42_delegate_gets_the_same_stdin_and_its_stderr_is_passed_on(lab: Lab, tmp_path: Path) -> None:
+    if not os.path.exists(f"{REF_DIR}/host-local"):
+        pytest.skip("containernetworking-plugins is not installed")
+    shim_dir = tmp_path / "plugins"
+    shim_dir.mkdir()
+    seen = tmp_path / "seen.json"
+    shim = shim_dir / "noisy-ipam"
+    shim.write_text(f"#!/bin/sh\ntee {seen} | {REF_DIR}/host-local\nrc=$?\necho from-the-delegate-$CNI_COMMAND >&2\n"
+                    "exit $rc\n")
+    shim.chmod(0o755)
+    conf = config(lab, subnet="10.70.8.0/24",
+                  ipam={"type": "noisy-ipam", "subnet": "10.70.8.0/24", "dataDir": str(tmp_path / "hl")})
+    c = lab.netns()
+    full = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": nspath(c), "CNI_IFNAME": "eth0",
+            "CNI_ARGS": "", "CNI_PATH": f"{shim_dir}:{REF_DIR}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    stdin = json.dumps(conf).encode()
+    p = subprocess.run(["ip", "netns", "exec", lab.host, "env", "-i", *[f"{k}={v}" for k, v in full.items()], PLUGIN],
+                       input=stdin, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert b"from-the-delegate-ADD" in p.stderr
+    assert seen.read_bytes() == stdin  # the same request, byte for byte
+    assert json.loads(p.stdout)["ips"][0]["address"].startswith("10.70.8.")

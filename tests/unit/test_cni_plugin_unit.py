@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -286,3 +287,18 @@ def test_install_writes_an_executable_launcher(tmp_path: Path) -> None:
     p = subprocess.run([str(path)], input=b"", env={"CNI_COMMAND": "VERSION"}, capture_output=True, timeout=30,
                        cwd=tmp_path)
     assert p.returncode == 0 and json.loads(p.stdout)["cniVersion"] == "1.1.0"
+
+
+def test_05_stdin_that_cannot_be_read_is_code_5(tmp_path: Path) -> None:
+    """stdin open for writing only: read() fails (EBADF); the plugin answers with one error object, code 5."""
+    exe = Path(sys.executable).with_name("cnictl-cni")
+    fd = os.open(tmp_path / "stdin", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        p = subprocess.run([str(exe)], stdin=fd, env={**ENV, "PATH": os.environ["PATH"]}, capture_output=True,
+                           timeout=30)
+    finally:
+        os.close(fd)
+    assert p.returncode == 1, p
+    out = json.loads(p.stdout)
+    assert out["code"] == T.IO_FAILURE and "stdin" in out["msg"]
+    assert [f.name for f in tmp_path.iterdir()] == ["stdin"]
