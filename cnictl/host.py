@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cnictl.errors import PrivilegeError
 from cnictl.netns import NetnsRef, enter, entered, setns_fd
 from cnictl.record import record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.firewall.base import FirewallBackend
     from cnictl.netlink.client import Netlink

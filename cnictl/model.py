@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from cnictl.errors import ConfigError
 from cnictl.record import asdict, field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")

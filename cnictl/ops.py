@@ -17,7 +17,6 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from cnictl.errors import (
     CnictlError,
@@ -44,6 +43,10 @@ from cnictl.netns import NetnsRef
 from cnictl.plan import Call, Plan, Step
 from cnictl.record import field, record
 from cnictl.store import Store, attachment_key
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_POOL = "10.89.0.0/16"
 DEFAULT_POOL_PREFIX = 24

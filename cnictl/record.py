@@ -18,10 +18,16 @@ closures: keyword/positional `__init__` with defaults and `field(default_factory
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar, dataclass_transform
 
-T = TypeVar("T")
+    T = TypeVar("T")
+else:  # the decorator only matters to type checkers
+    def dataclass_transform(**_: object) -> object:
+        return lambda f: f
+
 _MISSING: Any = object()
 
 
@@ -109,14 +115,6 @@ def _build(cls: type, frozen: bool) -> type:
     else:
         cls.__hash__ = None  # type: ignore[assignment]
     return cls
-
-
-@overload
-def record(cls: type[T], /) -> type[T]: ...
-
-
-@overload
-def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
 
 
 @dataclass_transform(field_specifiers=(field,))

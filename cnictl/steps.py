@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import TYPE_CHECKING
 
 from cnictl.errors import CnictlError, NotFoundError
 from cnictl.plan import Step
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     import socket
     from collections.abc import Sequence

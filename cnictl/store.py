@@ -18,11 +18,14 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from cnictl.errors import NotFoundError, TransientError
 from cnictl.host import Paths
 from cnictl.model import Attachment, Network
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def attachment_key(netns_key: str, ifname: str) -> str:

@@ -42,10 +42,10 @@ def write(key: str, value: str) -> None:
         raise KernelError(f"sysctl -w {key}={value}: permission denied", errno=e.errno) from None
 
 
-from typing import TYPE_CHECKING  # noqa: E402
 
 from cnictl.plan import Step  # noqa: E402
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.host import Host
     from cnictl.netns import NetnsRef

@@ -26,13 +26,15 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
 
 from cnictl.cni import types as T
 from cnictl.errors import CnictlError, CniError
 from cnictl.record import field, record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from cnictl.host import Host
     from cnictl.model import Network
     from cnictl.ops import NetworkRequest, Outcome

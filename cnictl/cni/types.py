@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from cnictl.errors import CniError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 CURRENT = "1.1.0"

@@ -17,14 +17,13 @@ Equivalent commands for `net create lab --subnet 10.20.0.0/24` then `attach lab 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cnictl.firewall.base import NetworkFirewall
 from cnictl.netlink.steps import AddAddr, AddBridge, AddVeth, DelAddr, DelLink, IsolatePort, SetUp
 from cnictl.plan import Plan
 from cnictl.steps import ConfigureInterface
 from cnictl.sysctl import WriteSysctl
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore

@@ -24,7 +24,6 @@ With `--vlan 10` (or `--parent eth0.10`) the parent is an 802.1Q sub-interface m
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from cnictl.errors import ConfigError, ConflictError, NotFoundError
 from cnictl.model import (
@@ -41,7 +40,10 @@ from cnictl.plan import Call, Plan, Step
 from cnictl.steps import ConfigureInterface
 from cnictl.sysctl import WriteSysctl
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
     from cnictl.model import Attachment

@@ -12,7 +12,10 @@ the real package has not been imported yet, and falls back to the normal import 
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def load() -> tuple[Any, type[Exception]]:

@@ -15,11 +15,11 @@ import ipaddress
 import os
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from cnictl.errors import CnictlError, ConfigError, ConflictError, KernelError, NetnsNotFoundError, NotFoundError
 from cnictl.plan import Step
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.host import Host
     from cnictl.netns import NetnsRef

@@ -9,11 +9,11 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from typing import TYPE_CHECKING
 
 from cnictl.errors import ConflictError, NotFoundError
 from cnictl.plan import Step
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.host import Host
     from cnictl.netns import NetnsRef
