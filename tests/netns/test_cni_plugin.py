@@ -260,3 +260,30 @@ def test_42_delegate_gets_the_same_stdin_and_its_stderr_is_passed_on(lab: Lab, t
     assert b"from-the-delegate-ADD" in p.stderr
     assert seen.read_bytes() == stdin  # the same request, byte for byte
     assert json.loads(p.stdout)["ips"][0]["address"].startswith("10.70.8.")
+
+
+def test_36_gc_goes_on_past_a_failure_and_forwards_gc_to_the_ipam_plugin(lab: Lab, tmp_path: Path) -> None:
+    if not os.path.exists(f"{REF_DIR}/host-local"):
+        pytest.skip("containernetworking-plugins is not installed")
+    shim_dir = tmp_path / "plugins"
+    shim_dir.mkdir()
+    log = tmp_path / "ipam-calls"
+    (shim_dir / "gc-fails-ipam").write_text(
+        f"#!/bin/sh\necho \"$CNI_COMMAND\" >> {log}\n"
+        f"if [ \"$CNI_COMMAND\" = GC ]; then echo '{{\"code\": 111, \"msg\": \"ipam gc broke\"}}'; exit 1; fi\n"
+        # host-local here stops at 1.0.0: hand it the request as 1.0.0 (the plugin converts the result)
+        f"sed 's/\"cniVersion\": \"1.1.0\"/\"cniVersion\": \"1.0.0\"/' | {REF_DIR}/host-local\n")
+    (shim_dir / "gc-fails-ipam").chmod(0o755)
+    data = tmp_path / "hl"
+    conf = config(lab, version="1.1.0", subnet="10.70.9.0/24",
+                  ipam={"type": "gc-fails-ipam", "subnet": "10.70.9.0/24", "dataDir": str(data)})
+    path = f"{shim_dir}:{REF_DIR}"
+    keep, drop = lab.netns(), lab.netns()
+    for cid, ns in (("keep", keep), ("drop", drop)):
+        rc, out = cni(lab, "ADD", conf, cid=cid, netns=nspath(ns), path=path)
+        assert rc == 0, out
+    gc = {**conf, "cni.dev/valid-attachments": [{"containerID": "keep", "ifname": "eth0"}]}
+    rc, out = cni(lab, "GC", gc, cid="", ifname="", args="", path=path)
+    assert rc == 1 and out["code"] == 102 and "ipam gc broke" in out["details"], out  # reported ...
+    assert "GC" in log.read_text().split()  # ... after GC was forwarded to the IPAM plugin
+    assert "eth0" not in lab.ip(drop, "-o link show") and "eth0" in lab.ip(keep, "-o link show")  # the rest was done

@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ with open(LOG, "a") as f:  # the call, logged before a delegate (IPAM) runs; the
 def log(**kw):
     with open(LOG, "a") as f:
         f.write(json.dumps({{"done": os.getpid(), **kw}}) + "\n")
+slow = os.path.join(os.path.dirname(LOG), "slow-" + name + "-" + cmd)
+if os.path.exists(slow):  # hold this call for a while (to see what overlaps it)
+    import time
+    time.sleep(float(open(slow).read()))
 fail = os.path.join(os.path.dirname(LOG), "fail-" + name + "-" + cmd)
 if os.path.exists(fail):
     log(rc=1)
@@ -382,3 +387,32 @@ def test_bad_names_are_refused_before_any_path_is_built(world: World, lab: Lab) 
         p = world.cni(*args, check=False)
         assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
     assert world.calls() == [] and world.cache_files() == []
+
+
+def test_70_no_add_or_del_runs_while_gc_runs(world: World, lab: Lab, tmp_path: Path) -> None:
+    """GC holds the runtime's lock: an ADD (and a DEL) issued meanwhile start only after GC is done."""
+    world.conflist("gcnet", [{"type": "log-noop"}], version="1.1.0")
+    ns1, ns2 = lab.netns(), lab.netns()
+    world.cni("add", "gcnet", ns1)
+    world.reset()
+    (tmp_path / "slow-log-noop-GC").write_text("1.5")
+    opts = ["--conf-dir", str(world.conf), "--cni-path", f"{world.shims}:{REAL}", "--cache-dir", str(world.cache)]
+    env = {k: v for k, v in lab.env().items() if not k.startswith("CNI_") and k not in ("NETCONFPATH", "CAP_ARGS")}
+    base = [CNICTL, "--netns", lab.host, "cni"]
+    gc = subprocess.Popen([*base, "gc", "gcnet", "--valid", f"{_cid(ns1)}:eth0", *opts], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not any(c["cmd"] == "GC" for c in world.calls()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    later = [subprocess.Popen([*base, "add", "gcnet", ns2, *opts], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE),
+             subprocess.Popen([*base, "del", "gcnet", ns1, *opts], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)]
+    for p in (gc, *later):
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    lines = [json.loads(line) for line in world.log.read_text().splitlines()]
+    gc_call = next(i for i, x in enumerate(lines) if x.get("cmd") == "GC")
+    gc_done = next(i for i, x in enumerate(lines) if x.get("done") == lines[gc_call]["id"])
+    others = [i for i, x in enumerate(lines) if x.get("cmd") in ("ADD", "DEL")]
+    assert len(others) == 2 and min(others) > gc_done, lines
