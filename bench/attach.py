@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import ipaddress
 import json
 import math
@@ -43,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import NETNS_DIR, BenchError, Driver, ms_since, run_worker
+from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker
 
 CNI_DIR = "/usr/lib/cni"
 CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -462,30 +461,6 @@ class Bench(Driver):
 
 
 # ------------------------------------------------------------------------------------------------
-# root namespace guard: read-only snapshots before and after
-# ------------------------------------------------------------------------------------------------
-def root_snapshot() -> dict[str, str]:
-    def out(*cmd: str) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
-        except FileNotFoundError:
-            return "(not available)"
-
-    links = "\n".join(line.split("\\")[0] for line in out("ip", "-o", "link").splitlines())
-    snap = {
-        "links": links,
-        "routes": out("ip", "-o", "route") + out("ip", "-o", "-6", "route"),
-        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
-        "nft_ruleset_sha256": hashlib.sha256(out("nft", "list", "ruleset").encode()).hexdigest()[:16],
-    }
-    return snap
-
-
-def compare_root(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    return [f"root namespace {k} changed: {before[k]!r} -> {after[k]!r}" for k in before if before[k] != after[k]]
-
-
-# ------------------------------------------------------------------------------------------------
 # report
 # ------------------------------------------------------------------------------------------------
 def fmt(v: float | None, digits: int = 1) -> str:
@@ -656,22 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     if "library" in args.variants and soft < 6 * max(args.sizes) + 200:
         print(f"attach.py: warning: open-file limit {soft} may be too low: the cnictl library keeps about 5 fds per "
               "attached namespace (raise it with ulimit -n)", file=sys.stderr)
-    status = 0
-    fatal = None
-    try:
-        bench.run()
-    except KeyboardInterrupt:
-        fatal = "interrupted"
-        status = 130
-    except BenchError as e:
-        fatal = str(e)
-        status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        problems = bench.cleanup()
-        after = root_snapshot()
-        problems += compare_root(before, after)
+    status, fatal, problems = guarded_run(bench.run, bench.cleanup, before)
     env["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     report = build_report(bench)
     print_report(bench, report, env)
@@ -689,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cleanup: PROBLEMS: " + "; ".join(problems))
     else:
         print(f"cleanup: all {len(bench.created)} namespaces of this run and {bench.tmp} removed; root namespace "
-              f"links, routes, nft ruleset and ip_forward={after['ip_forward']} unchanged: OK")
+              f"links, routes, nft ruleset and ip_forward={before['ip_forward']} unchanged: OK")
     if args.json:
         doc = {"environment": env, "params": {"sizes": args.sizes, "cli_max": args.cli_max, "warmup": WARMUP,
                                                "min_samples": MIN_SAMPLES, "variants": args.variants},

@@ -49,15 +49,13 @@ from typing import Any
 from attach import (
     check_distinct,
     check_ipam,
-    compare_root,
     environment,
     fmt,
     pctl,
-    root_snapshot,
     verify_attached,
     verify_detached,
 )
-from harness import NETNS_DIR, BenchError, Driver, ms_since, run_worker
+from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker
 
 CNI_DIR = "/usr/lib/cni"
 PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -442,22 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cni.py: {bench.cnictl} is not executable (give --cnictl PATH)", file=sys.stderr)
         bench.cleanup()
         return 2
-    status = 0
-    fatal = None
-    try:
-        bench.run()
-    except KeyboardInterrupt:
-        fatal = "interrupted"
-        status = 130
-    except BenchError as e:
-        fatal = str(e)
-        status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        problems = bench.cleanup()
-        after = root_snapshot()
-        problems += compare_root(before, after)
+    status, fatal, problems = guarded_run(bench.run, bench.cleanup, before)
     env["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     report = build_report(bench.res)
     print_report(bench, report, env)
@@ -475,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cleanup: PROBLEMS: " + "; ".join(problems))
     else:
         print(f"cleanup: all {len(bench.created)} namespaces of this run and {bench.tmp} removed; root namespace "
-              f"links, routes, nft ruleset and ip_forward={after['ip_forward']} unchanged: OK")
+              f"links, routes, nft ruleset and ip_forward={before['ip_forward']} unchanged: OK")
     if args.json:
         doc = {"environment": env,
                "params": {"n": args.n, "warmup": args.warmup, "floor_reps": args.floor_reps,

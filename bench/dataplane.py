@@ -46,8 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from attach import compare_root, root_snapshot
-from harness import BenchError, Driver
+from harness import BenchError, Driver, guarded_run, root_snapshot
 
 PATHS = ("bridge", "macvlan", "veth")
 BUILDERS = ("cnictl", "hand")
@@ -492,20 +491,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dataplane.py: {bench.cnictl} is not executable (give --cnictl PATH)", file=sys.stderr)
         bench.cleanup()
         return 2
-    status, fatal = 0, None
     t0 = time.perf_counter()
-    try:
-        bench.run_all()
-    except KeyboardInterrupt:
-        fatal, status = "interrupted", 130
-    except (BenchError, subprocess.TimeoutExpired) as e:
-        fatal, status = str(e), 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def cleanup() -> list[str]:
         bench.stop_servers()
-        problems = bench.cleanup()
-        problems += compare_root(before, root_snapshot())
+        return bench.cleanup()
+
+    status, fatal, problems = guarded_run(bench.run_all, cleanup, before, (BenchError, subprocess.TimeoutExpired))
     env["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     env["wall_s"] = round(time.perf_counter() - t0, 1)
     report = build_report(bench)

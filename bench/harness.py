@@ -7,6 +7,7 @@ that start with the run id) and starts processes; every network change happens i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -111,3 +112,48 @@ class Driver:
         if self.tmp.exists():
             problems.append(f"{self.tmp} is still there")
         return problems
+
+
+# ------------------------------------------------------------------------------------------------
+# root namespace guard: read-only snapshots before and after
+# ------------------------------------------------------------------------------------------------
+def root_snapshot() -> dict[str, str]:
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        except FileNotFoundError:
+            return "(not available)"
+
+    links = "\n".join(line.split("\\")[0] for line in out("ip", "-o", "link").splitlines())
+    snap = {
+        "links": links,
+        "routes": out("ip", "-o", "route") + out("ip", "-o", "-6", "route"),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+        "nft_ruleset_sha256": hashlib.sha256(out("nft", "list", "ruleset").encode()).hexdigest()[:16],
+    }
+    return snap
+
+
+def compare_root(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return [f"root namespace {k} changed: {before[k]!r} -> {after[k]!r}" for k in before if before[k] != after[k]]
+
+
+def guarded_run(run: Callable[[], None], cleanup: Callable[[], list[str]], before: dict[str, str],
+                errors: tuple[type[BaseException], ...] = (BenchError,)) -> tuple[int, str | None, list[str]]:
+    """Run a bench and always clean up, also on Ctrl-C/SIGTERM (raised as KeyboardInterrupt) and failure:
+    (exit status, why the run stopped or None, cleanup problems including root namespace changes)."""
+    import signal
+
+    status, fatal = 0, None
+    try:
+        run()
+    except KeyboardInterrupt:
+        fatal, status = "interrupted", 130
+    except errors as e:
+        fatal, status = str(e), 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        problems = cleanup()
+        problems += compare_root(before, root_snapshot())
+    return status, fatal, problems

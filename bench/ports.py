@@ -51,15 +51,13 @@ from typing import Any
 from attach import (
     check_distinct,
     check_ipam,
-    compare_root,
-    root_snapshot,
     summarize,
     verify_attached,
     verify_detached,
 )
 
 # helpers shared with the attach benchmark (bench/attach.py and bench/harness.py, next to this file)
-from harness import NETNS_DIR, BenchError, Driver, ms_since, run_worker
+from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker
 
 CNI_DIR = "/usr/lib/cni"
 CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -961,23 +959,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ports.py: {bench.cnictl} is not executable (give --cnictl PATH)", file=sys.stderr)
         shutil.rmtree(bench.tmp, ignore_errors=True)
         return 2
-    status = 0
-    fatal = None
     t_start = time.perf_counter()
-    try:
-        bench.run()
-    except KeyboardInterrupt:
-        fatal = "interrupted"
-        status = 130
-    except BenchError as e:
-        fatal = str(e)
-        status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        problems = bench.cleanup()
-        after = root_snapshot()
-        problems += compare_root(before, after)
+    status, fatal, problems = guarded_run(bench.run, bench.cleanup, before)
     env["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     env["wall_s"] = round(time.perf_counter() - t_start, 1)
     report = build_report(bench)
@@ -997,7 +980,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cleanup: PROBLEMS: " + "; ".join(problems))
     else:
         print(f"cleanup: all {len(bench.created)} namespaces of this run and {bench.tmp} removed; root namespace "
-              f"links, routes, nft ruleset and ip_forward={after['ip_forward']} unchanged: OK  (wall {env['wall_s']} s)")
+              f"links, routes, nft ruleset and ip_forward={before['ip_forward']} unchanged: OK  (wall {env['wall_s']} s)")
     if args.json:
         doc = {"environment": env,
                "params": {"sizes": args.sizes, "n": args.n, "parts": args.parts, "insert_samples": INSERT_SAMPLES,
