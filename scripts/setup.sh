@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 6
 fi
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(iproute2 iputils-ping procps nftables libnftables1 iptables containernetworking-plugins iperf3 podman runc busybox-static python3 python3-venv)
+pkgs=(iproute2 iputils-ping procps nftables libnftables1 iptables containernetworking-plugins iperf3 podman runc busybox-static containerd python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -41,11 +41,18 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "etc" / "group").write_text("root:x:0:\n")
     tar = root.parent / "rootfs.tar"
     sh(f"tar -C {root} -cf {tar} .")
-    sh(f"podman import --quiet --change 'CMD [\"/bin/sh\"]' {tar} {IMAGE}", timeout=120)
+    # podman's own config, even for image commands: with the defaults it would touch /etc/cni/net.d (cni.lock)
+    netd = root.parent / "image-net.d"
+    netd.mkdir()
+    conf = root.parent / "image-containers.conf"
+    conf.write_text(f'[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "{netd}"\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    subprocess.run(["podman", "import", "--quiet", "--change", 'CMD ["/bin/sh"]', str(tar), IMAGE], env=env,
+                   check=True, capture_output=True, timeout=120)
     try:
         yield IMAGE
     finally:
-        subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True, timeout=120)
+        subprocess.run(["podman", "rmi", "-f", IMAGE], env=env, capture_output=True, timeout=120)
 
 
 class Podman:
