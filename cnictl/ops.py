@@ -821,6 +821,18 @@ def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_
         netns.remove(name, missing_ok=True)
 
     plan.add(Call(f"remove network namespace {name}", rm, explain=lambda h: [f"ip netns del {name}"]))
+    from cnictl.links import LinkStore
+
+    links = LinkStore(host.paths.state_dir)
+    gone = [r for r in links.records() if ref.key in (r.netns_key1, r.netns_key2)]
+    if gone:  # a veth pair goes with either of its namespaces: its record goes too
+
+        def forget(h: Host) -> None:
+            for r in gone:
+                links.delete(r)
+
+        plan.add(Call(f"forget {len(gone)} link(s) of {name}", forget,
+                      explain=lambda h: [f"# state: remove {links.path(r.netns_key1, r.ifname1)}" for r in gone]))
     if opts.dry_run:
         return Outcome({"name": name, "removed": False, "detached": detached}, plan)
     errors = plan.teardown(host, echo=opts.echo)

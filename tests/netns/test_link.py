@@ -133,6 +133,22 @@ def test_rm_leaves_nothing_and_tolerates_gone(lab: Lab) -> None:
     assert lab.json("link", "ls") == []
 
 
+def test_ns_rm_forgets_the_links_of_the_namespace(lab: Lab) -> None:
+    a, b, c = lab.netns(), lab.netns(), lab.netns()
+    lab.cli("link", "add", a, b)
+    lab.cli("link", "add", b, c)
+    gone = lab.track(f"{lab.host}x")
+    lab.cli("ns", "add", gone, host=False)
+    lab.cli("link", "add", gone, a)
+    assert len(lab.json("link", "ls")) == 3
+    plan = lab.cli("--dry-run", "ns", "rm", gone, host=False).stdout
+    assert "# state: remove" in plan and "links" in plan
+    lab.cli("ns", "rm", gone, host=False)
+    left = lab.json("link", "ls")
+    assert len(left) == 2 and all(gone not in (r["netns1"], r["netns2"]) for r in left)
+    assert all(r["present"] for r in left)
+
+
 def test_rm_refuses_a_link_cnictl_did_not_make(lab: Lab) -> None:
     a = lab.netns()
     lab.ip(a, "link add v0 type veth peer name v1")
