@@ -31,10 +31,8 @@ import ipaddress
 import json
 import math
 import os
-import platform
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +40,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker
+from harness import (
+    NETNS_DIR,
+    BenchError,
+    Driver,
+    command_output,
+    guarded_run,
+    ms_since,
+    root_snapshot,
+    run_worker,
+    sigterm_as_interrupt,
+)
+from harness import environment as harness_environment
 
 CNI_DIR = "/usr/lib/cni"
 CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -558,20 +567,8 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
 
 
 def environment() -> dict[str, Any]:
-    def cmd(*argv: str) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
-        except FileNotFoundError:
-            return "?"
-
-    return {
-        "kernel": platform.release(),
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "cni_plugins": cmd("dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins") or "?",
-        "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return harness_environment(cni_plugins=command_output("dpkg-query", "-W", "-f", "${Version}",
+                                                          "containernetworking-plugins") or "?")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -616,10 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attach.py: {CNI_DIR}/bridge not found (apt-get install containernetworking-plugins)", file=sys.stderr)
         return 2
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    sigterm_as_interrupt()
     env = environment()
     before = root_snapshot()
     bench = Bench(args)

@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,7 @@ from attach import (
     verify_attached,
     verify_detached,
 )
-from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker
+from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker, sigterm_as_interrupt
 
 CNI_DIR = "/usr/lib/cni"
 PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -429,10 +428,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    sigterm_as_interrupt()
     env = environment()
     before = root_snapshot()
     bench = CniBench(args)

@@ -35,9 +35,7 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness import BenchError, Driver, guarded_run, root_snapshot
+from harness import BenchError, Driver, command_output, guarded_run, root_snapshot, sigterm_as_interrupt
+from harness import environment as harness_environment
 
 PATHS = ("bridge", "macvlan", "veth")
 BUILDERS = ("cnictl", "hand")
@@ -417,22 +416,12 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any], out:
 
 
 def environment() -> dict[str, Any]:
-    def cmd(*argv: str) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
-        except FileNotFoundError:
-            return "?"
-
-    first = cmd("iperf3", "--version").splitlines()
+    first = command_output("iperf3", "--version").splitlines()
     bnf = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-    return {
-        "kernel": platform.release(),
-        "cpus": os.cpu_count(),
-        "iperf3": first[0].split()[1] if first and len(first[0].split()) > 1 else "?",
-        "bridge_nf_call_iptables": Path(bnf).read_text().strip() if os.path.exists(bnf) else "n/a",
-        "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return harness_environment(
+        iperf3=first[0].split()[1] if first and len(first[0].split()) > 1 else "?",
+        bridge_nf_call_iptables=Path(bnf).read_text().strip() if os.path.exists(bnf) else "n/a",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -478,10 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dataplane.py: {tool} not found (apt-get install iperf3 iputils-ping iproute2)", file=sys.stderr)
             return 2
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    sigterm_as_interrupt()
     to_stdout = args.json == "-"
     report_out = sys.stderr if to_stdout else sys.stdout
     env = environment()

@@ -157,3 +157,36 @@ def guarded_run(run: Callable[[], None], cleanup: Callable[[], list[str]], befor
         problems = cleanup()
         problems += compare_root(before, root_snapshot())
     return status, fatal, problems
+
+
+def command_output(*argv: str) -> str:
+    """A tool's stdout, stripped ("?" when the tool is not installed)."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
+    except FileNotFoundError:
+        return "?"
+
+
+def environment(**extra: Any) -> dict[str, Any]:
+    """What every bench reports about the machine, plus the bench's own *extra* facts."""
+    import platform
+
+    return {
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        **extra,
+        "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (and Ctrl-C, even when it was ignored at start) end a run like KeyboardInterrupt: it cleans up."""
+    import signal
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)

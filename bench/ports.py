@@ -35,11 +35,9 @@ import contextlib
 import json
 import math
 import os
-import platform
 import re
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,7 +55,18 @@ from attach import (
 )
 
 # helpers shared with the attach benchmark (bench/attach.py and bench/harness.py, next to this file)
-from harness import NETNS_DIR, BenchError, Driver, guarded_run, ms_since, root_snapshot, run_worker
+from harness import (
+    NETNS_DIR,
+    BenchError,
+    Driver,
+    command_output,
+    guarded_run,
+    ms_since,
+    root_snapshot,
+    run_worker,
+    sigterm_as_interrupt,
+)
+from harness import environment as harness_environment
 
 CNI_DIR = "/usr/lib/cni"
 CNI_PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -879,22 +888,11 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
 
 
 def environment() -> dict[str, Any]:
-    def cmd(*argv: str) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
-        except FileNotFoundError:
-            return "?"
-
-    return {
-        "kernel": platform.release(),
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "cni_plugins": cmd("dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins") or "?",
-        "nft": cmd("nft", "--version") or "?",
-        "iptables": cmd("iptables-nft", "--version") or "?",
-        "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return harness_environment(
+        cni_plugins=command_output("dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins") or "?",
+        nft=command_output("nft", "--version") or "?",
+        iptables=command_output("iptables-nft", "--version") or "?",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -947,11 +945,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C cleans up, even if SIGINT was ignored on start
+    sigterm_as_interrupt()
     env = environment()
     before = root_snapshot()
     bench = Bench(args)
