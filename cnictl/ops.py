@@ -82,6 +82,19 @@ def _run(host: Host, plan: Plan, opts: RunOptions) -> bool:
     return True
 
 
+def _teardown(host: Host, store: Store, plan: Plan, opts: RunOptions, result: dict[str, Any], what: str,
+              hint: str) -> Outcome:
+    """Run a removal plan under the shared state lock (or only explain it): every step runs even when one fails,
+    and the failures become one error naming *what* was incomplete."""
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f"{what} was incomplete: " + "; ".join(errors), hint=hint)
+    return Outcome(result, plan, applied=True)
+
+
 # ---------------------------------------------------------------------------------------
 # networks
 # ---------------------------------------------------------------------------------------
@@ -622,14 +635,7 @@ def detach(
         att = Attachment(network, cid, ref.spec, ref.key, ifname, hname, "", [], [])
     plan = _detach_plan(host, store, net, att, ipam)
     result = {"network": network, "netns": ref.spec, "ifname": ifname, "detached": True, "addresses": att.addresses}
-    if opts.dry_run:
-        return Outcome(result, plan)
-    with store.locked(exclusive=False):
-        errors = plan.teardown(host, echo=opts.echo)
-    if errors:
-        raise CnictlError(f"detach of {ref.spec}/{ifname} was incomplete: " + "; ".join(errors),
-                          hint="run the same detach again")
-    return Outcome(result, plan, applied=True)
+    return _teardown(host, store, plan, opts, result, f"detach of {ref.spec}/{ifname}", "run the same detach again")
 
 
 # ---------------------------------------------------------------------------------------
@@ -931,13 +937,7 @@ def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOpt
 
     plan.add(Call(f"record removal of {want}", save))
     result = {"network": network, "netns": att.netns, "ifname": ifname, "unpublished": [want.to_dict()]}
-    if opts.dry_run:
-        return Outcome(result, plan)
-    with store.locked(exclusive=False):
-        errors = plan.teardown(host, echo=opts.echo)
-    if errors:
-        raise CnictlError(f"unpublish of {want} was incomplete: " + "; ".join(errors), hint="run it again")
-    return Outcome(result, plan, applied=True)
+    return _teardown(host, store, plan, opts, result, f"unpublish of {want}", "run it again")
 
 
 def port_list(host: Host, network: str | None = None) -> list[dict[str, Any]]:
@@ -1092,14 +1092,7 @@ def detach_container(host: Host, network: str, container_id: str, ifname: str, n
             plan = Plan([Call(f"release addresses of {container_id}/{ifname}",
                               lambda h: ipam.release(container_id, ifname))])
     result["detached"] = True
-    if opts.dry_run:
-        return Outcome(result, plan)
-    with store.locked(exclusive=False):
-        errors = plan.teardown(host, echo=opts.echo)
-    if errors:
-        raise CnictlError(f"detach of {container_id}/{ifname} was incomplete: " + "; ".join(errors),
-                          hint="run the same DEL again")
-    return Outcome(result, plan, applied=True)
+    return _teardown(host, store, plan, opts, result, f"detach of {container_id}/{ifname}", "run the same DEL again")
 
 
 def _default_routes(ref: NetnsRef, host: Host) -> set[str]:
@@ -1188,14 +1181,9 @@ def gc_network(host: Host, network: str, valid: set[tuple[str, str]], opts: RunO
         if stale and pair not in recorded and alloc.ifname not in keep:
             plan.add(Call(f"release {alloc.ip} of {alloc.container_id}/{alloc.ifname}", _releaser(ipam, alloc.ip)))
             result["released"].append(str(alloc.ip))
-    if opts.dry_run or not plan.steps:
+    if not plan.steps:
         return Outcome(result, plan)
-    with store.locked(exclusive=False):
-        errors = plan.teardown(host, echo=opts.echo)
-    if errors:
-        raise CnictlError(f'garbage collection of network "{network}" was incomplete: ' + "; ".join(errors),
-                          hint="run GC again")
-    return Outcome(result, plan, applied=True)
+    return _teardown(host, store, plan, opts, result, f'garbage collection of network "{network}"', "run GC again")
 
 
 def _releaser(ipam: Any, ip: Any) -> Callable[[Host], Any]:
