@@ -1,5 +1,5 @@
 """`python -m cnictl` runs the CLI."""
 
-from cnictl.cli.main import run
+from cnictl.cli.entry import main
 
-run()
+main()

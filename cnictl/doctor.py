@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnictl.errors import CnictlError
-from cnictl.host import DEFAULT_STATE_DIR
+from cnictl.errors import CnictlError, cli
 from cnictl.model import Attachment, Network, short_hash
 
 if TYPE_CHECKING:
@@ -559,14 +558,7 @@ def _read_sysctl(key: str) -> str | None:
 
 def cnictl_prefix(host: Host) -> str:
     """`cnictl` with the global options that reach the same host and state (for hints)."""
-    words = ["cnictl"]
-    default = Path(DEFAULT_STATE_DIR)
-    if host.netns is not None:
-        words += ["--netns", host.netns.spec]
-        default = default / "netns" / host.netns.key
-    if host.paths.state_dir != default:
-        words += ["--state-dir", str(host.paths.state_dir)]
-    return " ".join(shlex.quote(w) for w in words)
+    return host.cli_prefix()
 
 
 @contextlib.contextmanager
@@ -582,7 +574,7 @@ def _state_lock(host: Host, checks: list[Check]) -> Iterator[None]:
                 stack.enter_context(Store(host.paths).locked(exclusive=True, timeout=5.0))
             except TransientError:
                 checks.append(Check("state.lock", WARN, "another cnictl is changing the state: changes in flight may "
-                                                        "show as leftovers", "run cnictl doctor again in a moment"))
+                                                        "show as leftovers", f"run {cli('doctor')} again in a moment"))
         yield
 
 

@@ -10,6 +10,15 @@ message (docs/errors.md is generated from this module and checked by a test).
 
 from __future__ import annotations
 
+CLI_PREFIX = "cnictl"
+"""The command line that reaches the host and state in use (`cnictl --netns H --state-dir D`): hints built
+with cli() can be pasted where they were printed and act on the same host. Set by Host()."""
+
+
+def cli(args: str) -> str:
+    """A cnictl command to paste, with the global options in effect: cli("fw reload") -> "cnictl --netns h1 fw reload"."""
+    return f"{CLI_PREFIX} {args}"
+
 
 class CnictlError(Exception):
     """Operation failed; anything already changed was rolled back."""
@@ -116,6 +125,13 @@ class TransientError(CnictlError):
     retryable = True
 
 
+class Interrupted(CnictlError):
+    """Ctrl-C (SIGINT) came before the change completed; nothing is left of it (nothing was changed, or it was rolled
+    back). A Ctrl-C after the change completed exits 0; one that leaves part of a change behind exits 5."""
+
+    exit_code = 130
+
+
 class CniError(CnictlError):
     """A CNI plugin or the CNI protocol failed; carries the spec's error code (0-99 reserved, 100+ the plugin's)."""
 
@@ -157,5 +173,6 @@ ALL_ERRORS: tuple[type[CnictlError], ...] = (
     PrivilegeError,
     DependencyError,
     TransientError,
+    Interrupted,
     CniError,
 )

@@ -69,6 +69,9 @@ class Host:
         self.netns = NetnsRef.parse(netns) if netns else None
         self.paths = resolve_paths(state_dir, self.netns.key if self.netns else None)
         self.firewall_name = firewall
+        from cnictl import errors
+
+        errors.CLI_PREFIX = self.cli_prefix()  # hints printed from now on reach this host and state
         self._nl: Netlink | None = None
         self._nl_in: dict[str, Netlink] = {}
         self._fds: dict[str, int] = {}
@@ -179,6 +182,19 @@ class Host:
         return backend
 
     # ---- explain helpers ---------------------------------------------------------------
+    def cli_prefix(self) -> str:
+        """`cnictl` with the global options that reach this host and state (for hints to paste)."""
+        import shlex
+
+        words = ["cnictl"]
+        default = Path(DEFAULT_STATE_DIR)
+        if self.netns is not None:
+            words += ["--netns", self.netns.spec]
+            default = default / "netns" / self.netns.key
+        if self.paths.state_dir != default:
+            words += ["--state-dir", str(self.paths.state_dir)]
+        return " ".join(shlex.quote(w) for w in words)
+
     def ip_cmd(self) -> str:
         return f"ip -n {self.netns.spec}" if self.netns and self.netns.name else self._prefix() + "ip"
 

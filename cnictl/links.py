@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnictl.errors import CnictlError, ConfigError, ConflictError, KernelError, TransientError
+from cnictl.errors import CnictlError, ConfigError, ConflictError, KernelError, TransientError, cli
 from cnictl.model import validate_ifname, validate_mtu
 from cnictl.netns import NetnsRef, entered
 from cnictl.plan import Call, Plan, Step
@@ -333,7 +333,7 @@ def link_add(
                 raise ConflictError(f"link {rec.end1} <-> {rec.end2} already exists with other {', '.join(differs)} "
                                     f"(addresses {', '.join(rec.addresses1 + rec.addresses2) or 'none'}, "
                                     f"mtu {rec.mtu or 'default'})",
-                                    hint=f"remove it first: cnictl link rm {rec.end1}")
+                                    hint=f"remove it first: {cli('link rm ' + rec.end1)}")
             return Outcome(_view(rec), Plan(), [f"link {rec.end1} <-> {rec.end2} already exists; left as it is"])
         names1 = _names_in(host, ref1)
         names2 = names1 if same else _names_in(host, ref2)
@@ -377,7 +377,7 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
     opts = opts or RunOptions()
     ref, ifname = parse_end(end)
     if ifname is None:
-        raise ConfigError(f'"{end}" names no interface', hint=f"write {end}:IFNAME (see: cnictl link ls)")
+        raise ConfigError(f'"{end}" names no interface', hint=f"write {end}:IFNAME (see: {cli('link ls')})")
     store = LinkStore(host.paths.state_dir)
     rec = store.find(ref.key, ifname)
     present = _present(host, ref, ifname)
@@ -403,7 +403,7 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
         errors = plan.teardown(host, echo=opts.echo)
     if errors:
         raise CnictlError(f"removing {ref.spec}:{ifname} was incomplete: " + "; ".join(errors),
-                          hint=f"run cnictl link rm {ref.spec}:{ifname} again")
+                          hint=f"run {cli(f'link rm {ref.spec}:{ifname}')} again")
     result["removed"] = True
     return Outcome(result, plan, notices, applied=True)
 

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError
+from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError, cli
 from cnictl.record import record
 
 NETNS_RUN_DIR = "/run/netns"
@@ -94,7 +94,7 @@ class NetnsRef:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            hint = "create it with: cnictl ns add " + self.spec if self.name else "check the path"
+            hint = "create it with: " + cli("ns add " + self.spec) if self.name else "check the path"
             raise NetnsNotFoundError(f'network namespace "{self.spec}" not found', hint=hint) from None
         try:
             kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
@@ -214,7 +214,7 @@ def remove(name: str, *, missing_ok: bool = False) -> bool:
     if not os.path.exists(path):
         if missing_ok:
             return False
-        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint="see: cnictl ns ls")
+        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint=f"see: {cli('ns ls')}")
     _lib().umount2(path.encode(), MNT_DETACH)
     try:
         os.unlink(path)

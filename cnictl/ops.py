@@ -25,6 +25,7 @@ from cnictl.errors import (
     IpamExhaustedError,
     NetnsNotFoundError,
     NotFoundError,
+    cli,
 )
 from cnictl.host import Host
 from cnictl.model import (
@@ -139,17 +140,100 @@ def _pick_subnet(host: Host, taken: list[ipaddress.IPv4Network | ipaddress.IPv6N
     )
 
 
-def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
+def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = None, *, exist_ok: bool = False,
+                   settings: Sequence[str] | None = None) -> Outcome:
+    """Create a network; with *exist_ok*, a network of that name that has the asked settings is success and one
+    with other settings a ConflictError naming them. *settings* lists the NetworkRequest fields that were asked
+    for (None: every field whose value differs from its default, and the driver).
+
+    Everything is decided under the exclusive state lock, so of two creations of one network (parallel CNI ADDs
+    of an inline network) one creates it and the other finds it made, never a half-made one."""
     opts = opts or RunOptions()
+    validate_network_name(req.name)
+    if opts.dry_run:
+        return _create_network(host, req, opts, exist_ok, settings)
+    with Store(host.paths).locked(exclusive=True):
+        return _create_network(host, req, opts, exist_ok, settings)
+
+
+def asked_settings(req: NetworkRequest) -> list[str]:
+    """The fields of *req* set to something other than their default (what a user asked for), and the driver."""
+    default = NetworkRequest(name=req.name)
+    return ["driver"] + [k for k in _SETTINGS if k != "driver" and getattr(req, k) != getattr(default, k)]
+
+
+_SETTINGS = ("driver", "subnets", "gateway", "ip_range", "bridge", "mtu", "internal", "masquerade", "isolate", "icc",
+             "firewall", "parent", "mode", "vlan", "host_access", "labels")
+_FLAGS = {"subnets": "--subnet", "gateway": "--gateway", "ip_range": "--ip-range", "bridge": "--bridge", "mtu": "--mtu",
+          "internal": "--internal", "masquerade": "--no-masquerade", "isolate": "--no-isolate", "icc": "--no-icc",
+          "firewall": "--firewall", "parent": "--parent", "mode": "--mode", "vlan": "--vlan",
+          "host_access": "--host-access", "driver": "--driver", "labels": "--label"}
+
+
+def network_differences(net: Network, req: NetworkRequest, settings: Sequence[str]) -> list[str]:
+    """How the existing *net* differs from the *settings* of *req* it was asked to have (empty: it is as asked)."""
+    out = []
+    for key in settings:
+        want = getattr(req, key)
+        if key == "subnets":
+            try:
+                want_set = {str(ipaddress.ip_network(s, strict=False)) for s in want}
+            except ValueError:
+                want_set = set(want)
+            have: Any = sorted(s.subnet for s in net.subnets)
+            same = want_set == set(have)
+            want = sorted(want_set)
+        elif key == "gateway":
+            have = [s.gateway for s in net.subnets]
+            same = want is None or str(want) in have
+        elif key == "ip_range":
+            have = [s.ip_range for s in net.subnets if s.ip_range]
+            same = want is None or want in have
+        elif key == "masquerade":
+            have = net.masquerade
+            same = want == have or net.internal
+        elif key == "parent" and want is not None:
+            from cnictl.model import split_vlan_parent
+
+            have = net.parent
+            try:
+                same = split_vlan_parent(want, req.vlan if req.vlan is not None else net.vlan)[0] == net.parent
+            except CnictlError:
+                same = False
+        elif key == "labels":
+            have = dict(net.labels)
+            same = all(have.get(k) == v for k, v in want.items())
+        else:
+            have = getattr(net, key, None)
+            same = want == have
+        if not same:
+            out.append(f"{_FLAGS.get(key, key)}: {_shown(have)} here, {_shown(want)} asked")
+    return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return "none" if value is None else str(value)
+
+
+def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok: bool,
+                    settings: Sequence[str] | None) -> Outcome:
     from cnictl.drivers import get_driver
     from cnictl.ipam.allocator import Range
 
-    validate_network_name(req.name)
     driver = get_driver(req.driver)
     store = Store(host.paths)
     existing = store.find_network(req.name)
     if existing is not None:
         if exist_ok:
+            diff = network_differences(existing, req, asked_settings(req) if settings is None else settings)
+            if diff:
+                raise ConflictError(f'network "{req.name}" exists with other settings: ' + "; ".join(diff),
+                                    hint=f"remove it first ({cli('net rm ' + req.name)}), or ask for what it has "
+                                         f"(see: {cli('net inspect ' + req.name)})")
             return Outcome(existing.to_dict(), Plan(), [f'network "{req.name}" already exists; left as it is'])
         raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
     if len(req.subnets) > 2:
@@ -191,7 +275,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
                     same = f" on the same parent {other.parent}" if not bridged and other.parent == net.parent else ""
                     raise ConflictError(
                         f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"{same}',
-                        hint="pick a free range, see: cnictl net ls",
+                        hint=f"pick a free range, see: {cli('net ls')}",
                     )
     if bridged:
         net = _bridge_network(host, req, others, specs, backend)
@@ -203,10 +287,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
                   lambda h: [f"# state: write {store.network_path(net.name)}"]))
     if opts.dry_run:
         return Outcome(net.to_dict(), plan)
-    with store.locked(exclusive=True):
-        if store.find_network(req.name) is not None:
-            raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
-        _run(host, plan, opts)
+    _run(host, plan, opts)  # the caller holds the exclusive state lock
     from cnictl.sysctl import WriteSysctl
 
     for step in plan.steps:
@@ -325,7 +406,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
         who = ", ".join(f"{a.netns}/{a.ifname}" for a in atts[:5]) + (" ..." if len(atts) > 5 else "")
         raise ConflictError(
             f'network "{name}" still has {len(atts)} attachment(s): {who}',
-            hint=f"detach them first or use: cnictl net rm {name} --force",
+            hint=f"detach them first or use: {cli(f'net rm {name} --force')}",
         )
     driver = get_driver(net.driver)
     ipam = HostLocalStore(host.paths.ipam_root / name)
@@ -344,7 +425,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
         if errors:
             raise CnictlError(
                 f'network "{name}" was only partly removed: ' + "; ".join(errors),
-                hint=f"fix the cause and run cnictl net rm {name} again",
+                hint=f"fix the cause and run {cli('net rm ' + name)} again",
             )
         store.delete_network(name)
     return Outcome({"name": name, "removed": True, "detached": len(atts)}, plan, applied=True)
@@ -366,7 +447,7 @@ def _predict(ipam: Any, ranges: list[Any], requested: list[Any]) -> list[Any]:
                     want = cand
                     break
         if want is None:
-            raise IpamExhaustedError(f"no free address in {rng.subnet}", hint=f"see: cnictl ipam show {ipam.directory.name}")
+            raise IpamExhaustedError(f"no free address in {rng.subnet}", hint=f"see: {cli('ipam show ' + ipam.directory.name)}")
         out.append(Lease(ip=want, prefixlen=rng.prefixlen, gateway=rng.gateway, range_index=i))
     return out
 
@@ -427,7 +508,7 @@ def attach(
         if ip is not None and not any(a.split("/")[0] == str(requested[0]) for a in existing.addresses):
             raise ConflictError(
                 f"{ref.spec}/{ifname} is already attached to {network} with {', '.join(existing.addresses)}",
-                hint=f"detach first: cnictl detach {network} {ref.spec}",
+                hint=f"detach first: {cli(f'detach {network} {ref.spec}')}",
             )
         return Outcome(existing.to_dict(), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
     fd = host.netns_fd(ref)  # raises NetnsNotFoundError
@@ -436,7 +517,7 @@ def attach(
     for want in requested:
         holder = ipam.directory / str(want)
         if holder.exists():
-            raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: cnictl ipam show {network}")
+            raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: {cli('ipam show ' + network)}")
     def ifname_taken() -> ConflictError | None:
         if host.nl_for(ref).link_index(ifname, cached=False) is None:
             return None
@@ -489,7 +570,7 @@ def attach(
     try:
         with store.locked(exclusive=False):
             if not store.network_path(network).exists():  # removed while we were planning
-                raise NotFoundError(f'network "{network}" not found', hint="see: cnictl net ls")
+                raise NotFoundError(f'network "{network}" not found', hint=f"see: {cli('net ls')}")
             try:
                 _run(host, plan, opts)
             except ConflictError:
@@ -516,7 +597,8 @@ def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> l
         raise ConfigError(
             f'network "{net.name}" is {net.driver}: its containers have their own address on the LAN of '
             f"{net.parent}, so there is no NAT and nothing to publish",
-            hint="reach the container at its own address, shown by cnictl net inspect; use a bridge network for -p",
+            hint=f"reach the container at its own address, shown by {cli('net inspect ' + net.name)}; "
+                 "use a bridge network for -p",
         )
     if specs and net.internal:
         raise ConfigError(f'network "{net.name}" is --internal: nothing can reach its containers from outside',
@@ -687,7 +769,7 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
     from cnictl.ipam.hostlocal import HostLocalStore
 
     if (ip is None) == (container_id is None):
-        raise ConfigError("give either an IP or --id ID (not both)", hint="example: cnictl ipam release lab 10.20.0.5")
+        raise ConfigError("give either an IP or --id ID (not both)", hint=f"example: {cli('ipam release lab 10.20.0.5')}")
     store = Store(host.paths)
     net = store.get_network(validate_network_name(network))
     ipam = HostLocalStore(host.paths.ipam_root / net.name)
@@ -696,7 +778,7 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
         want = parse_ip(ip, "IP")
         held = want in {a.ip for a in ipam.allocations()} if dry_run else None
         if (ipam.release_ip(want) is None) if not dry_run else not held:
-            raise NotFoundError(f"{want} is not reserved in {network}", hint=f"see: cnictl ipam show {network}")
+            raise NotFoundError(f"{want} is not reserved in {network}", hint=f"see: {cli('ipam show ' + network)}")
         released.append(str(want))
     else:
         for a in ipam.allocations():
@@ -704,7 +786,7 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
                 released.append(str(a.ip))
         if not released:
             raise NotFoundError(f'no address of container "{container_id}" in {network}',
-                                hint=f"see: cnictl ipam show {network}")
+                                hint=f"see: {cli('ipam show ' + network)}")
     return {"network": network, "released": released, "dry_run": dry_run}
 
 
@@ -812,7 +894,7 @@ def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_
     if not ref.exists():
         if missing_ok:
             return Outcome({"name": name, "removed": False}, Plan(), [f'network namespace "{name}" was already gone'])
-        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint="see: cnictl ns ls")
+        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint=f"see: {cli('ns ls')}")
     store = Store(host.paths)
     plan = Plan()
     detached = []
@@ -852,7 +934,7 @@ def ns_exec(name: str, argv: list[str]) -> None:
     from cnictl.netns import setns_fd
 
     if not argv:
-        raise ConfigError("no command given", hint=f"example: cnictl ns exec {name} -- ip addr")
+        raise ConfigError("no command given", hint=f"example: {cli(f'ns exec {name} -- ip addr')}")
     ref = NetnsRef.parse(name)
     fd = ref.open()
     setns_fd(fd)
@@ -886,7 +968,7 @@ def _attached(host: Host, network: str, netns: str, ifname: str) -> tuple[Store,
     att = store.get_attachment(network, key)
     if att is None:
         raise NotFoundError(f"{ref.spec}/{ifname} is not attached to {network}",
-                            hint=f"attach it first: cnictl attach {network} {ref.spec}")
+                            hint=f"attach it first: {cli(f'attach {network} {ref.spec}')}")
     return store, net, att
 
 
@@ -928,7 +1010,7 @@ def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOpt
     if not match:
         have = ", ".join(str(PortSpec.from_dict(p)) for p in att.ports) or "none"
         raise NotFoundError(f"{want} is not published on {att.netns}/{ifname} (published: {have})",
-                            hint=f"see: cnictl port ls {network}")
+                            hint=f"see: {cli('port ls ' + network)}")
     plan = _unpublish_plan(host, net, att, [want])
 
     def save(h: Host) -> None:
@@ -1014,7 +1096,7 @@ def fw_check(host: Host) -> dict[str, Any]:
     if any(not n.internal for n in nets):
         with contextlib.suppress(CnictlError):
             if sysctl.read("net.ipv4.conf.all.forwarding") != "1":
-                problems.append("IPv4 forwarding is off: containers cannot reach out (run: cnictl forward enable)")
+                problems.append(f"IPv4 forwarding is off: containers cannot reach out (run: {cli('forward enable')})")
     with contextlib.suppress(CnictlError):
         if sysctl.read("net.bridge.bridge-nf-call-iptables") == "1":
             notes.append("br_netfilter is on (net.bridge.bridge-nf-call-iptables=1): traffic within a bridge also "

@@ -26,6 +26,42 @@ if TYPE_CHECKING:
     from cnictl.host import Host
 
 
+class Progress:
+    """How far this process has got in changing the system, so that an interrupt is honoured and reported
+    truthfully (the CLI's SIGINT handler reads it). One instance, PROGRESS; *phase* is one of:
+
+    - "startup": interpreter start-up, imports, parsing: nothing can have changed, Ctrl-C ends the process at once;
+    - "idle": the command runs but no change is in flight: Ctrl-C raises KeyboardInterrupt;
+    - "changing": a plan (or another change) is being applied: Ctrl-C raises KeyboardInterrupt and the plan
+      rolls back what it did;
+    - "done": a change completed: Ctrl-C is held until the command has printed its result (exit 0).
+
+    Each phase change is one attribute store, so a signal handler sees one phase or the other, never half.
+    """
+
+    def __init__(self) -> None:
+        self.phase = "startup"
+        self.rolled_back = False  # an interrupted change was undone completely
+        self.interrupted = False  # SIGINT arrived
+
+
+PROGRESS = Progress()
+
+
+@contextlib.contextmanager
+def changing() -> Iterator[None]:
+    """Mark a change made outside a Plan (a direct state or firewall update): an interrupt inside it raises,
+    and the phase is "done" once it completed."""
+    before = PROGRESS.phase
+    PROGRESS.phase = "changing"
+    try:
+        yield
+    except BaseException:
+        PROGRESS.phase = before
+        raise
+    PROGRESS.phase = "done"
+
+
 class Step:
     """One kernel (or state) transaction with its undo and its equivalent shell command."""
 
@@ -126,12 +162,16 @@ class Plan:
     def apply(self, host: Host, *, echo: Callable[[Step], None] | None = None) -> None:
         """Apply every step; on any failure (or Ctrl-C) undo the done ones in reverse and re-raise."""
         done: list[Step] = []
+        before = PROGRESS.phase
+        PROGRESS.phase = "changing"
         try:
             for step in self.steps:
                 if echo is not None:
                     echo(step)
-                step.apply(host)
-                done.append(step)
+                with deferred_signals():  # Ctrl-C lands between steps: a step that ran is always in *done*
+                    step.apply(host)
+                    done.append(step)
+            PROGRESS.phase = "done"  # from here on an interrupt is held: the change stands
         except BaseException as exc:
             leftovers: list[str] = []
             with deferred_signals():
@@ -140,6 +180,9 @@ class Plan:
                         step.undo(host)
                     except Exception as e:  # noqa: BLE001 - collect every undo failure
                         leftovers.append(f"{step.summary}: {e}")
+                if not leftovers:
+                    PROGRESS.rolled_back = PROGRESS.rolled_back or bool(done)
+                PROGRESS.phase = before
             if leftovers:
                 raise RollbackIncompleteError(
                     f"{_describe(exc)}; undo also failed, left behind: " + "; ".join(leftovers),
@@ -151,6 +194,7 @@ class Plan:
         """Run every step even when some fail; returns the failures (empty when all went well)."""
         errors: list[str] = []
         with deferred_signals():
+            PROGRESS.phase = "changing"
             for step in self.steps:
                 if echo is not None:
                     echo(step)
@@ -158,6 +202,7 @@ class Plan:
                     step.apply(host)
                 except Exception as e:  # noqa: BLE001
                     errors.append(f"{step.summary}: {_describe(e)}")
+            PROGRESS.phase = "done"  # an interrupt held meanwhile is delivered now, and held again
         return errors
 
 

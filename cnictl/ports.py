@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnictl.errors import ConfigError, ConflictError
+from cnictl.errors import ConfigError, ConflictError, cli
 from cnictl.record import asdict, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -152,7 +152,7 @@ class PortClaims:
                     if who is not None:
                         where = f"{spec.host_ip or '0.0.0.0'}:{hp}/{spec.proto}"
                         raise ConflictError(f"host port {where} is already published by {who}",
-                                            hint="pick another host port, or unpublish it first; see: cnictl port ls")
+                                            hint=f"pick another host port, or unpublish it first; see: {cli('port ls')}")
                     path = self._path(spec.proto, hp, spec.host_ip)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnictl.errors import NotFoundError, TransientError
+from cnictl.errors import NotFoundError, TransientError, cli
 from cnictl.host import Paths
 from cnictl.model import Attachment, Network
 
@@ -84,7 +84,7 @@ class Store:
     def get_network(self, name: str) -> Network:
         data = _read_json(self.network_path(name))
         if data is None:
-            raise NotFoundError(f'network "{name}" not found', hint="see: cnictl net ls")
+            raise NotFoundError(f'network "{name}" not found', hint=f"see: {cli('net ls')}")
         return Network.from_dict(data)
 
     def find_network(self, name: str) -> Network | None:

@@ -26,4 +26,8 @@ if ! .venv/bin/python -c 'import cnictl, pyroute2, nftables, typer, tabulate, py
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
     touch .venv/.cnictl-installed
 fi
+# pip's console scripts import `site` first; cnictl's own launchers skip it (faster start-up, and Ctrl-C has its
+# documented meaning from the first millisecond): see cnictl/launcher.py
+.venv/bin/python -m cnictl.launcher .venv/bin/cnictl cnictl.cli.entry:main
+.venv/bin/python -m cnictl.launcher .venv/bin/cnictl-cni cnictl.cni.plugin:main
 echo "setup: ready (.venv/bin/cnictl)" >&2

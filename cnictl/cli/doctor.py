@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cnictl.cli.options import JsonOpt, State
+from cnictl.errors import cli
 
 EPILOG = "Example: cnictl doctor --json"
 COLUMNS = [("check", "CHECK"), ("status", "STATUS"), ("detail", "DETAIL")]
@@ -43,4 +44,4 @@ def doctor(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
         out.line(lib.summary(checks))
     if not ok:
         failed = sum(1 for c in checks if c.status == lib.FAIL)
-        raise CnictlError(f"doctor found {failed} problem(s)", hint="run the hints, then cnictl doctor again")
+        raise CnictlError(f"doctor found {failed} problem(s)", hint=f"run the hints, then {cli('doctor')} again")

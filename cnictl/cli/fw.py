@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cnictl.cli.options import JsonOpt, State
-from cnictl.errors import CnictlError
+from cnictl.errors import CnictlError, cli
 
 app = typer.Typer(no_args_is_help=True, help="Show the firewall rules cnictl owns.")
 
@@ -63,4 +63,4 @@ def check(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
         if r["ok"]:
             out.line(f"ok: the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) are in place")
     if not r["ok"]:
-        raise CnictlError(f"{len(r['problems'])} problem(s) found", hint="see above; cnictl fw reload restores cnictl's rules")
+        raise CnictlError(f"{len(r['problems'])} problem(s) found", hint=f"see above; {cli('fw reload')} restores cnictl's rules")

@@ -20,7 +20,7 @@ JSON_ERRORS = False
 app = typer.Typer(
     name="cnictl",
     no_args_is_help=True,
-    rich_markup_mode=None,
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Host and container networking on Linux: namespaces, bridges, veth pairs, IPAM, forwarding and nftables.",
@@ -74,9 +74,14 @@ def root(
     """Host and container networking on Linux.
 
     Exit codes: 0 ok, 1 operation failed (rolled back), 2 bad input, 3 not found, 4 conflict,
-    5 rollback incomplete, 6 missing privilege or dependency, 75 temporary (retry). See docs/errors.md.
+    5 rollback incomplete, 6 missing privilege or dependency, 75 temporary (retry), 130 interrupted (nothing left
+    of the change). See docs/errors.md.
     """
     global JSON_ERRORS
+    from cnictl.plan import PROGRESS
+
+    if PROGRESS.phase == "startup":
+        PROGRESS.phase = "idle"  # the command runs: from now on Ctrl-C raises KeyboardInterrupt (rollback)
     json_mode = json_mode or os.environ.get("CNICTL_OUTPUT") == "json"
     JSON_ERRORS = json_mode
     ctx.obj = State(netns=netns, state_dir=state_dir, firewall=firewall, json_mode=json_mode, quiet=quiet,
@@ -84,19 +89,28 @@ def root(
 
 
 def run() -> None:
-    """Console entry point: run the app and turn cnictl errors into one line and an exit code."""
-    from cnictl.errors import CnictlError
+    """Console entry point: run the app and turn cnictl errors into one line and an exit code.
+
+    An interrupt (Ctrl-C) is reported by what it met (cnictl.plan.PROGRESS): before any change, exit 130 and
+    "nothing was changed"; during a change that was rolled back, exit 130 and "changes were rolled back";
+    after the change completed, exit 0 with the result and a notice; a change it left half-done, exit 5."""
+    from cnictl.errors import CnictlError, RollbackIncompleteError
+    from cnictl.plan import PROGRESS
 
     debug = os.environ.get("CNICTL_DEBUG") == "1"
     try:
         rc = app(standalone_mode=False)
     except TyperException as e:  # the parser's own errors: one line and exit 2, like any bad input
+        if PROGRESS.interrupted:
+            _interrupted()
         if type(e).__name__ == "NoArgsIsHelpError" or not hasattr(e, "format_message"):
             e.show()  # type: ignore[attr-defined]
             sys.exit(getattr(e, "exit_code", 2))
         _print_error(_usage_error(e))
         sys.exit(2)
     except CnictlError as e:
+        if PROGRESS.interrupted and not isinstance(e, RollbackIncompleteError):
+            _interrupted()
         if debug:
             import traceback
 
@@ -104,15 +118,44 @@ def run() -> None:
         _print_error(e)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, Abort):
-        sys.stderr.write("cnictl: interrupted; changes were rolled back\n")
-        sys.exit(130)
+        _interrupted()
     except Exception as e:  # noqa: BLE001 - last resort, one line unless debugging
+        if PROGRESS.interrupted:  # an interrupt inside an import or a library surfaces as any exception
+            _interrupted()
         if debug:
             raise
         err = CnictlError(f"internal error: {type(e).__name__}: {e}", hint="rerun with CNICTL_DEBUG=1 for a traceback")
         _print_error(err)
         sys.exit(err.exit_code)
+    if PROGRESS.interrupted and (rc == 130 or PROGRESS.phase != "done"):
+        _interrupted()  # typer turns KeyboardInterrupt into exit 130; or a read-only command was cut short
+    if PROGRESS.interrupted:
+        sys.stdout.flush()
+        sys.stderr.write("cnictl: interrupted after the change completed; it was kept\n")
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _interrupted() -> None:
+    """Report an interrupt by what it met, and exit."""
+    from cnictl.cli.entry import NOTHING_CHANGED
+    from cnictl.errors import Interrupted, RollbackIncompleteError, cli
+    from cnictl.plan import PROGRESS
+
+    if PROGRESS.phase == "done":
+        sys.stderr.write("cnictl: interrupted after the change completed; it was kept\n")
+        sys.exit(0)
+    if PROGRESS.phase == "changing":  # a change outside a plan, cut short: what it did may be left
+        err: object = RollbackIncompleteError("interrupted while changing the system; part of the change may be left",
+                                              hint=f"see: {cli('doctor')}")
+        code = 5
+    else:
+        err = Interrupted("interrupted; changes were rolled back" if PROGRESS.rolled_back else NOTHING_CHANGED)
+        code = 130
+    if JSON_ERRORS or "--json" in sys.argv:
+        _print_error(err)
+    else:
+        sys.stderr.write(f"cnictl: {err.one_line()}\n")  # type: ignore[attr-defined]
+    sys.exit(code)
 
 
 def _usage_error(e: TyperException) -> object:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 
-from cnictl.errors import ConfigError, ConflictError, NotFoundError
+from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
 from cnictl.model import (
     Network,
     SubnetSpec,
@@ -60,7 +60,7 @@ def build_network(host: Host, req: Any, others: list[Network], specs: list[Subne
     what = f"--driver {driver}"
     if not req.parent:
         raise ConfigError(f"{what} needs --parent IFNAME: the host interface on the LAN the containers join",
-                          hint=f"example: cnictl net create {req.name} --driver {driver} --parent eth0 "
+                          hint=f"example: {cli('net create')} {req.name} --driver {driver} --parent eth0 "
                                "--subnet 192.168.1.0/24 --gateway 192.168.1.1")
     for given, flag in ((req.bridge, "--bridge"), (not req.isolate, "--no-isolate"), (not req.icc, "--no-icc"),
                         (req.firewall, "--firewall"), (not req.masquerade, "--no-masquerade"),

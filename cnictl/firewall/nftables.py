@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cnictl.errors import DependencyError, FirewallError
+from cnictl.errors import DependencyError, FirewallError, cli
 from cnictl.firewall.base import NetworkFirewall, PortForward
 from cnictl.plan import Step
 
@@ -376,7 +376,7 @@ class NftablesBackend:
             return []
         table = self.table()
         if table is None:
-            return [f"table {FAMILY} {TABLE} is missing (run: cnictl fw reload)"]
+            return [f"table {FAMILY} {TABLE} is missing (run: {cli('fw reload')})"]
         problems = []
         counts: dict[str, int] = {}
         for rule in table["rules"]:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cnictl.errors import ConfigError, ConflictError, IpamExhaustedError, NotFoundError, TransientError
+from cnictl.errors import ConfigError, ConflictError, IpamExhaustedError, NotFoundError, TransientError, cli
 from cnictl.ipam.allocator import IPAddress, Lease, Range, parse_ip
 from cnictl.record import record
 
@@ -361,7 +361,7 @@ class HostLocalStore:
                         if not self._reserve(ip, content, index):
                             raise ConflictError(
                                 f"requested IP {ip} is already reserved, {self._holder_text(ip)}",
-                                hint=f"see reservations with: cnictl ipam show {self.network}",
+                                hint=f"see reservations with: {cli('ipam show ' + self.network)}",
                             )
                     else:
                         ip = self._reserve_next(rng, index, content)
@@ -382,7 +382,7 @@ class HostLocalStore:
         raise IpamExhaustedError(
             f"no free address in {rng.subnet} (range {rng.range_start}-{rng.range_end}, "
             f"{rng.capacity()} addresses all in use); "
-            f"release one with: cnictl ipam release {self.network} <ip>"
+            f"release one with: {cli('ipam release ' + self.network + ' <ip>')}"
         )
 
     def release(self, container_id: str, ifname: str) -> list[IPAddress]:
@@ -476,7 +476,7 @@ class HostLocalStore:
                 shown = ", ".join(str(ip) for ip in remaining[:5]) + (", ..." if len(remaining) > 5 else "")
                 raise ConflictError(
                     f"network {self.network} still has {len(remaining)} reserved address(es): {shown}",
-                    hint=f"release them first with: cnictl ipam release {self.network} <ip>",
+                    hint=f"release them first with: {cli('ipam release ' + self.network + ' <ip>')}",
                 )
             with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as it:
                 for entry in it:

@@ -16,7 +16,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from cnictl.errors import CnictlError, ConfigError, ConflictError, KernelError, NetnsNotFoundError, NotFoundError
+from cnictl.errors import CnictlError, ConfigError, ConflictError, KernelError, NetnsNotFoundError, NotFoundError, cli
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -217,7 +217,7 @@ class HostRoutes(Step):
         except OSError:
             if add:
                 raise NotFoundError(f"host-access link {self.link} not found in this host",
-                                    hint="recreate the network (cnictl net rm --force, then net create)") from None
+                                    hint=f"recreate the network ({cli('net rm NAME --force')}, then net create)") from None
             return [0] * len(routes)
         batch = Batch()
         for r in routes:

@@ -10,7 +10,7 @@ import errno
 import ipaddress
 import socket
 
-from cnictl.errors import ConflictError, NotFoundError
+from cnictl.errors import ConflictError, NotFoundError, cli
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -71,7 +71,7 @@ class AddVeth(Step):
                 master = socket.if_nametoindex(self.master)
             except OSError:
                 raise NotFoundError(f"bridge {self.master} not found in this host",
-                                    hint="recreate the network (cnictl net rm --force, then net create)") from None
+                                    hint=f"recreate the network ({cli('net rm NAME --force')}, then net create)") from None
         batch = Batch()
         batch.add_veth(self.name, self.peer, host.netns_fd(self.netns), self.explain(host)[0], master=master,
                        mtu=self.mtu, peer_mac=self.peer_mac, up=True)

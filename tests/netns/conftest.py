@@ -18,7 +18,10 @@ import pytest
 
 pytestmark = pytest.mark.netns
 
-CNICTL = str(Path(sys.executable).with_name("cnictl"))
+# CNICTL_TEST_BIN: a directory with other cnictl and cnictl-cni launchers (e.g. an older build, to see a test fail)
+BIN = Path(os.environ.get("CNICTL_TEST_BIN") or Path(sys.executable).parent)
+CNICTL = str(BIN / "cnictl")
+PLUGIN = str(BIN / "cnictl-cni")
 RUN = f"{os.getpid() % 100000}"
 _counter = itertools.count()
 

@@ -23,6 +23,7 @@ from cnictl.errors import (
     ConflictError,
     DependencyError,
     FirewallError,
+    Interrupted,
     IpamExhaustedError,
     KernelError,
     NetnsNotFoundError,
@@ -313,6 +314,7 @@ EXPECTED = {
     PrivilegeError: (6, 999, False),
     DependencyError: (6, 50, False),
     TransientError: (75, 11, True),
+    Interrupted: (130, 999, False),
     CniError: (1, 999, False),  # its code is the plugin's: CniError(7, ...).cni_code == 7
 }
 

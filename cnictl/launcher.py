@@ -1,0 +1,66 @@
+"""Launchers: small shell scripts that exec this installation's Python isolated and without `site`.
+
+    #!/bin/sh
+    exec /opt/cnictl/.venv/bin/python3 -I -S -c 'import sys; sys.path[:0] = [...]; from cnictl.cli.entry import main; main()' "$@"
+
+`-I` keeps a caller's working directory and PYTHON* variables from shadowing cnictl; `-S` skips `site` (and an
+editable install's import finder): ~10 ms less per start, and no window in which Ctrl-C hits `site` and Python
+dies with "Fatal Python error: init_import_site". The code first puts a SIGINT handler in place that ends the
+process quietly with exit 130 (nothing has changed that early); cnictl.cli.entry then installs the real one.
+scripts/setup.sh writes .venv/bin/cnictl and .venv/bin/cnictl-cni this way; `cnictl cni install` writes one
+for runtimes. Run as `python -m cnictl.launcher PATH MODULE:FUNCTION`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+# _signal (built in, no enum import) and os (already loaded by then): the handler is in place within microseconds
+GUARD = ("import os, _signal; _signal.signal(2, lambda s, f: "
+         "(os.write(2, b'cnictl: interrupted; nothing was changed\\n'), os._exit(130)))")
+
+
+def text(entry: str, python: str | None = None, *, guard: bool = True, name: str = "cnictl") -> str:
+    """The launcher of *entry* ("module:function") for the interpreter *python* (default: this one); the program
+    sees *name* as sys.argv[0] (as in its usage lines)."""
+    import sysconfig
+
+    import cnictl
+
+    module, _, func = entry.partition(":")
+    exe = str(Path(python or sys.executable).absolute())
+    paths: list[str] = []
+    for p in (str(Path(cnictl.__file__).resolve().parent.parent), sysconfig.get_paths()["purelib"]):
+        if p not in paths:
+            paths.append(p)
+    code = (f"{GUARD}; " if guard else "") + f"import sys; sys.argv[0] = {name!r}; sys.path[:0] = {paths!r}; " \
+        f"from {module} import {func}; {func}()"
+    return f'#!/bin/sh\nexec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'
+
+
+def write(path: str | os.PathLike[str], content: str) -> Path:
+    """Write *content* to *path* atomically, mode 0755 (root-owned when run as root)."""
+    dest = Path(path).absolute()
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o755)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        os.chmod(tmp, 0o755)
+        if os.geteuid() == 0:
+            os.chown(tmp, 0, 0)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or ":" not in sys.argv[2]:
+        sys.stderr.write("usage: python -m cnictl.launcher PATH MODULE:FUNCTION\n")
+        sys.exit(2)
+    write(sys.argv[1], text(sys.argv[2], guard=sys.argv[2] == "cnictl.cli.entry:main", name=Path(sys.argv[1]).name))
