@@ -66,6 +66,8 @@ class Step:
     """One kernel (or state) transaction with its undo and its equivalent shell command."""
 
     summary: str = ""
+    echo_after: bool = False
+    """--explain echoes this step after it ran (its command names what apply() chose, such as a reserved address)."""
 
     def apply(self, host: Host) -> None:
         raise NotImplementedError
@@ -166,11 +168,13 @@ class Plan:
         PROGRESS.phase = "changing"
         try:
             for step in self.steps:
-                if echo is not None:
+                if echo is not None and not step.echo_after:
                     echo(step)
                 with deferred_signals():  # Ctrl-C lands between steps: a step that ran is always in *done*
                     step.apply(host)
                     done.append(step)
+                if echo is not None and step.echo_after:
+                    echo(step)
             PROGRESS.phase = "done"  # from here on an interrupt is held: the change stands
         except BaseException as exc:
             leftovers: list[str] = []

@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 class ReserveIP(Step):
     """Reserve addresses in the host-local store (undo: release exactly those addresses).
 
-    Before apply, `leases` holds the predicted leases, so a dry run can show the address.
+    Before apply, `leases` holds the predicted leases, so a dry run can show the address; --explain echoes the
+    step after it ran, with the addresses really reserved.
     """
+
+    echo_after = True
 
     def __init__(
         self,
