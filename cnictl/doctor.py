@@ -31,7 +31,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -420,11 +420,24 @@ def leftover_iptables(listings: dict[str, list[str]], known: Known, iptables: st
     return out
 
 
-def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str) -> list[Check]:
-    """IPAM directories of unknown networks (only in a root of cnictl's own) and reservations without an
-    attachment (fail in cnictl's own root; warn in the shared /var/lib/cni/networks, where the CNI
-    host-local plugin may hold them). Reservations of a host-access shim are never leftovers."""
+def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
+                  cached: Mapping[tuple[str, str], str] | None = None,
+                  live: Mapping[str, str] | None = None) -> list[Check]:
+    """IPAM directories of unknown networks (only in a root of cnictl's own) and reservations whose owner is
+    provably gone (fail in cnictl's own root; warn in the shared /var/lib/cni/networks, where the CNI
+    host-local plugin may hold them).
+
+    A reservation has an owner when an attachment record names it, when a CNI cache entry names its
+    (container id, ifname) (*cached*: pair -> where: a runtime such as podman or `cnictl cni add` attached it
+    through an emitted conflist), or when a live network namespace holds its address on an interface of the
+    reservation's name (*live*: "ip%ifname" and "ip" -> where).
+    Those are reported once, as ok, and never get a hint that would free them. Reservations of a
+    host-access shim are never leftovers."""
     from cnictl.ipam.hostlocal import HostLocalStore
+
+    cached = cached or {}
+    live = live or {}
+    held_elsewhere: list[str] = []
 
     try:
         entries = sorted(p for p in root.iterdir() if p.is_dir())
@@ -450,9 +463,66 @@ def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str) -> list[
             if (a.container_id, a.ifname) in held or (not a.ifname and a.container_id in ids):
                 continue
             who = f"{a.container_id}/{a.ifname}" if a.ifname else a.container_id
+            owner = cached.get((a.container_id, a.ifname)) or live.get(f"{a.ip}%{a.ifname}" if a.ifname else str(a.ip))
+            if owner is None and not a.ifname:
+                owner = next((w for (cid, _), w in cached.items() if cid == a.container_id), None)
+            if owner is not None:
+                held_elsewhere.append(f"{a.ip} in {d.name} ({who}: {owner})")
+                continue
             out.append(Check(f"leftover.ipam.{d.name}.{a.ip}", FAIL if private else WARN,
                              f"{a.ip} in network {d.name} is reserved for {who}, which has no attachment record",
                              f"{cnictl} ipam release {d.name} {a.ip}"))
+    if held_elsewhere:
+        shown = "; ".join(held_elsewhere[:5]) + (f"; and {len(held_elsewhere) - 5} more" if len(held_elsewhere) > 5 else "")
+        out.append(Check("ipam.cni", OK, f"{len(held_elsewhere)} reservation(s) without a cnictl record are in use "
+                                         f"by CNI runtimes: {shown}"))
+    return out
+
+
+def cni_cache_owners(cache_dirs: Iterable[Path]) -> dict[tuple[str, str], str]:
+    """(container id, ifname) -> the libcni result cache file naming it, over *cache_dirs* (runtimes' caches)."""
+    from cnictl.cni.cache import Cache
+
+    out: dict[tuple[str, str], str] = {}
+    for d in cache_dirs:
+        with contextlib.suppress(OSError, ValueError):
+            for e in Cache(d).attachments():
+                out.setdefault((e.container_id, e.ifname), f"CNI cache {Cache(d).path(e.network, e.container_id, e.ifname)}")
+    return out
+
+
+def live_addresses(host: Host) -> dict[str, str]:
+    """"ip%ifname" and "ip" -> the network namespace and interface holding it, over every namespace of this machine that can be
+    reached: the named ones (/run/netns) and those of running processes (/proc/PID/ns/net), each once."""
+    from cnictl.netns import NETNS_RUN_DIR, NetnsRef
+
+    paths: list[str] = []
+    with contextlib.suppress(OSError):
+        paths += [f"{NETNS_RUN_DIR}/{n}" for n in sorted(os.listdir(NETNS_RUN_DIR))]
+    with contextlib.suppress(OSError):
+        paths += [f"/proc/{pid}/ns/net" for pid in sorted(os.listdir("/proc"), key=lambda s: (len(s), s)) if pid.isdigit()]
+    seen: set[tuple[int, int]] = set()
+    out: dict[str, str] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            ref = NetnsRef.parse(path)
+            nl = host.nl_for(ref)
+            for ifname, cidr in nl.addresses():
+                ip = cidr.split("/")[0]
+                out.setdefault(f"{ip}%{ifname}", f"held on {ifname} in {ref.spec}")
+                out.setdefault(ip, f"held on {ifname} in {ref.spec}")
+        except (CnictlError, OSError):
+            continue
+        finally:
+            with contextlib.suppress(Exception):
+                host.forget(ref)
     return out
 
 
@@ -645,7 +715,9 @@ def leftover_checks(host: Host, known: Known) -> list[Check]:
     out += leftover_nft(table, known, nft_cmd)
     out += leftover_iptables(listings, known, f"{host.exec_prefix()}iptables", cnictl)
     root = host.paths.ipam_root
-    out += leftover_ipam(root, root.is_relative_to(host.paths.state_dir), known, cnictl)
+    caches = [Path(getattr(host.paths, "cni_cache_dir", "") or host.paths.state_dir / "cni"), Path("/var/lib/cni")]
+    out += leftover_ipam(root, root.is_relative_to(host.paths.state_dir), known, cnictl,
+                         cni_cache_owners(dict.fromkeys(caches)), live_addresses(host))
     from cnictl.netns import list_named
 
     out += leftover_probe_namespaces(list_named(), _alive)

@@ -159,3 +159,17 @@ def test_podman_on_a_cnictl_plugin_conflist(lab: Lab, podman: Podman, image: str
 
 def test_cnictl_binary_is_the_one_under_test() -> None:
     assert Path(CNICTL).exists()
+
+
+def test_doctor_sees_a_podman_container_as_in_use(lab: Lab, podman: Podman, image: str) -> None:
+    lab.cli("net", "create", "lab", "--subnet", "10.66.0.0/24", "--cni-conf-dir", str(podman.confdir))
+    name = podman.start("lab", image)
+    ip = podman.ip(name, "lab")
+    r = lab.cli("--json", "doctor", check=False)
+    checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+    assert not [c for c in checks if c.startswith("leftover.ipam")], checks
+    assert ip in checks["ipam.cni"]["detail"]
+    assert r.returncode == 0, [c for c in checks.values() if c["status"] == "fail"]
+    podman.run("rm", "-f", "-t", "0", name)
+    checks = {c["check"]: c for c in lab.json("doctor")["checks"]}
+    assert "ipam.cni" not in checks and not [c for c in checks if c.startswith("leftover.ipam")]

@@ -244,3 +244,18 @@ def test_qdisc_and_vlan_messages() -> None:
     _, _, payload, _ = vlan_request("v", 3, "p", 10)
     assert struct.pack("=HHH", 6, 1, 10) in payload  # IFLA_VLAN_ID
     assert struct.pack("=HHI", 8, 5, 3) in payload  # IFLA_LINK
+
+
+def test_leftover_ipam_spares_reservations_with_a_cni_or_live_owner(tmp_path: Path) -> None:
+    known = d.Known([net("lab")], [])
+    reserve(tmp_path, "lab", "10.20.0.54", b"cnitool-1234\r\neth0")   # a CNI cache entry names it
+    reserve(tmp_path, "lab", "10.20.0.55", b"podman-ctr\r\neth0")     # its address is up in a live namespace
+    reserve(tmp_path, "lab", "10.20.0.56", b"other\r\neth1")          # the address is live, on another ifname
+    reserve(tmp_path, "lab", "10.20.0.57", b"gone\r\neth0")           # nobody
+    cached = {("cnitool-1234", "eth0"): "CNI cache /var/lib/cni/results/lab-cnitool-1234-eth0"}
+    live = {"10.20.0.55%eth0": "held on eth0 in /run/netns/netns-1", "10.20.0.55": "held on eth0 in /run/netns/netns-1",
+            "10.20.0.56%eth0": "held on eth0 in /run/netns/x", "10.20.0.56": "held on eth0 in /run/netns/x"}
+    checks = by_name(d.leftover_ipam(tmp_path, True, known, "cnictl", cached, live))
+    assert set(checks) == {"leftover.ipam.lab.10.20.0.56", "leftover.ipam.lab.10.20.0.57", "ipam.cni"}
+    assert checks["ipam.cni"].status == "ok" and checks["ipam.cni"].hint is None
+    assert "10.20.0.54" in checks["ipam.cni"].detail and "10.20.0.55" in checks["ipam.cni"].detail
