@@ -4,7 +4,7 @@
 # a macvlan network on the sandbox's "LAN" interface with host access; clean-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --for demo
 HOST="cnictl-demo-$$"
 WEB="demo-web-$$"
 DB="demo-db-$$"

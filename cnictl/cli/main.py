@@ -52,7 +52,8 @@ def root(
     ctx: typer.Context,
     netns: Annotated[
         str | None,
-        typer.Option("--netns", metavar="HOST", help="Act as if the named network namespace were the machine."),
+        typer.Option("--netns", metavar="HOST", envvar="CNICTL_NETNS",
+                     help="Act as if the named network namespace were the machine."),
     ] = None,
     state_dir: Annotated[
         str | None,
