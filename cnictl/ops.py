@@ -765,7 +765,6 @@ def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
 def ipam_release(host: Host, network: str, ip: str | None = None, container_id: str | None = None,
                  *, dry_run: bool = False) -> dict[str, Any]:
     """Release one address or all of a container id; with dry_run, only report what would go."""
-    from cnictl.ipam.allocator import parse_ip
     from cnictl.ipam.hostlocal import HostLocalStore
 
     if (ip is None) == (container_id is None):
@@ -773,6 +772,16 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
     store = Store(host.paths)
     net = store.get_network(validate_network_name(network))
     ipam = HostLocalStore(host.paths.ipam_root / net.name)
+    from cnictl.plan import held
+
+    with contextlib.nullcontext() if dry_run else held():
+        released = _release(ipam, network, ip, container_id, dry_run)
+    return {"network": network, "released": released, "dry_run": dry_run}
+
+
+def _release(ipam: Any, network: str, ip: str | None, container_id: str | None, dry_run: bool) -> list[str]:
+    from cnictl.ipam.allocator import parse_ip
+
     released: list[str] = []
     if ip is not None:
         want = parse_ip(ip, "IP")
@@ -787,7 +796,7 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
         if not released:
             raise NotFoundError(f'no address of container "{container_id}" in {network}',
                                 hint=f"see: {cli('ipam show ' + network)}")
-    return {"network": network, "released": released, "dry_run": dry_run}
+    return released
 
 
 # ---------------------------------------------------------------------------------------
@@ -1069,8 +1078,11 @@ def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
 
 def fw_reload(host: Host) -> dict[str, Any]:
     """Re-apply every rule cnictl owns (after a flush or a firewall restart), one transaction per backend table."""
+    from cnictl.plan import held
+
     intents = _intents(host)
-    count = sum(host.fw_for(name).reload(nets, fwds) for name, (nets, fwds) in intents.items())
+    with held():
+        count = sum(host.fw_for(name).reload(nets, fwds) for name, (nets, fwds) in intents.items())
     return {"backends": sorted(intents), "networks": sum(len(n) for n, _ in intents.values()),
             "port_mappings": sum(len(f) for _, f in intents.values()), "commands": count}
 

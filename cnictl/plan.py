@@ -62,6 +62,21 @@ def changing() -> Iterator[None]:
     PROGRESS.phase = "done"
 
 
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """A short change made outside a Plan (releasing reservations, reloading rules): Ctrl-C is held until it
+    completed, and then the change stands (phase "done")."""
+    with deferred_signals():
+        before = PROGRESS.phase
+        PROGRESS.phase = "changing"
+        try:
+            yield
+        except BaseException:
+            PROGRESS.phase = before
+            raise
+        PROGRESS.phase = "done"
+
+
 class Step:
     """One kernel (or state) transaction with its undo and its equivalent shell command."""
 
