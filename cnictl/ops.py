@@ -232,8 +232,8 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
             diff = network_differences(existing, req, asked_settings(req) if settings is None else settings)
             if diff:
                 raise ConflictError(f'network "{req.name}" exists with other settings: ' + "; ".join(diff),
-                                    hint=f"remove it first ({cli('net rm ' + req.name)}), or ask for what it has "
-                                         f"(see: {cli('net inspect ' + req.name)})")
+                                    hint=f"ask for what it has (see: {cli('net inspect ' + req.name)}), "
+                                         f"or remove it first: {cli('net rm ' + req.name)}")
             return Outcome(existing.to_dict(), Plan(), [f'network "{req.name}" already exists; left as it is'])
         raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
     if len(req.subnets) > 2:
