@@ -27,17 +27,43 @@ PLUGIN_NAME = "cnictl"
 def launcher_text(python: str | None = None) -> str:
     """`python -I -S` with cnictl's and its dependencies' directories put on sys.path by hand: skipping `site`
     (and, for an editable install, its import finder) saves ~10 ms on every call, paid once per container."""
+    exe = str(Path(python or sys.executable).absolute())
+    paths = import_roots()
+    code = f"import sys; sys.path[:0] = {paths!r}; from cnictl.cni.plugin import main; main()"
+    return f'#!/bin/sh\nexec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'
+
+
+# what the plugin imports besides the standard library (nftables: the default firewall backend, often a
+# distribution package outside the virtualenv)
+PLUGIN_DEPENDENCIES = ("pyroute2", "nftables")
+
+
+def import_roots() -> list[str]:
+    """The sys.path entries the plugin needs: cnictl's own, those its dependencies are found in now, and the
+    interpreter's site-packages. Taken from where the modules are, not from sysconfig alone: under `python -S`
+    (as cnictl's own launcher runs) there is no `site`, so sys.prefix is not the virtualenv's and sysconfig
+    names the system's directories (/usr/local/lib/python3.X/dist-packages)."""
+    import importlib.util
     import sysconfig
 
     import cnictl
 
-    exe = str(Path(python or sys.executable).absolute())
-    paths: list[str] = []
-    for p in (str(Path(cnictl.__file__).resolve().parent.parent), sysconfig.get_paths()["purelib"]):
-        if p not in paths:
-            paths.append(p)
-    code = f"import sys; sys.path[:0] = {paths!r}; from cnictl.cni.plugin import main; main()"
-    return f'#!/bin/sh\nexec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'
+    roots = [str(Path(cnictl.__file__).resolve().parent.parent)]
+    for name in PLUGIN_DEPENDENCIES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+            continue
+        where = Path(spec.origin).parent  # nftables.py is a module; pyroute2/__init__.py a package
+        roots.append(str(where.parent if spec.submodule_search_locations else where))
+    venv = Path(sys.executable).parent.parent
+    if (venv / "pyvenv.cfg").is_file():
+        roots.append(sysconfig.get_paths("venv", vars={"base": str(venv), "platbase": str(venv)})["purelib"])
+    else:
+        roots.append(sysconfig.get_paths()["purelib"])
+    return list(dict.fromkeys(roots))
 
 
 def install(directory: str) -> dict[str, str]:
