@@ -25,13 +25,35 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE_DIR = "/var/lib/cnictl"
 DEFAULT_IPAM_ROOT = "/var/lib/cni/networks"
+DEFAULT_SYSCTL_DIR = "/etc/sysctl.d"
+DEFAULT_CNI_CACHE_DIR = "/var/lib/cni"  # libcni's: results/ under it
+DEFAULT_CNI_CONF_DIR = "/etc/cni/net.d"  # cnitool's NETCONFPATH default
 
 
 @record(frozen=True)
 class Paths:
+    """Every default place cnictl reads or writes as its own. On the machine they are the system's
+    (/var/lib/cnictl, /var/lib/cni/networks, /etc/sysctl.d, /var/lib/cni, /etc/cni/net.d); with a state
+    directory (--state-dir, CNICTL_STATE_DIR, or --netns) all of them are under it (`Paths.under`)."""
+
     state_dir: Path
     ipam_root: Path
     sysctl_dir: Path
+    cni_cache_dir: Path = Path(DEFAULT_CNI_CACHE_DIR)  # `cnictl cni add|del|check|gc`: the result cache
+    cni_conf_dir: Path = Path(DEFAULT_CNI_CONF_DIR)  # `cnictl cni ...`: where the conflists are
+
+    @classmethod
+    def under(cls, base: Path) -> Paths:
+        """Everything in *base*: ipam/, sysctl.d/, cni/ (results/ under it) and net.d/."""
+        return cls(state_dir=base, ipam_root=base / "ipam", sysctl_dir=base / "sysctl.d",
+                   cni_cache_dir=base / "cni", cni_conf_dir=base / "net.d")
+
+    @classmethod
+    def machine(cls) -> Paths:
+        """The machine's own places."""
+        return cls(state_dir=Path(DEFAULT_STATE_DIR), ipam_root=Path(DEFAULT_IPAM_ROOT),
+                   sysctl_dir=Path(DEFAULT_SYSCTL_DIR), cni_cache_dir=Path(DEFAULT_CNI_CACHE_DIR),
+                   cni_conf_dir=Path(DEFAULT_CNI_CONF_DIR))
 
     @property
     def networks(self) -> Path:
@@ -47,14 +69,14 @@ class Paths:
 
 
 def resolve_paths(state_dir: str | os.PathLike[str] | None, netns: str | None) -> Paths:
+    """--state-dir (else $CNICTL_STATE_DIR) holds everything; else --netns HOST keeps HOST's state apart in
+    /var/lib/cnictl/netns/HOST; else the machine's places."""
     explicit = state_dir or os.environ.get("CNICTL_STATE_DIR") or None
     if explicit:
-        base = Path(explicit).absolute()
-        return Paths(state_dir=base, ipam_root=base / "ipam", sysctl_dir=base / "sysctl.d")
+        return Paths.under(Path(explicit).absolute())
     if netns:
-        base = Path(DEFAULT_STATE_DIR) / "netns" / netns
-        return Paths(state_dir=base, ipam_root=base / "ipam", sysctl_dir=base / "sysctl.d")
-    return Paths(state_dir=Path(DEFAULT_STATE_DIR), ipam_root=Path(DEFAULT_IPAM_ROOT), sysctl_dir=Path("/etc/sysctl.d"))
+        return Paths.under(Path(DEFAULT_STATE_DIR) / "netns" / netns)
+    return Paths.machine()
 
 
 class Host:

@@ -235,6 +235,7 @@ class Attachment:
     gateways: list[str]
     created: str = ""
     ports: list[dict[str, Any]] = field(default_factory=list)
+    hairpin: bool = False  # asked for at attach (CNI hairpinMode): kept on when published ports go; absent in old records
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -474,9 +474,12 @@ def attach(
     container_id: str | None = None,
     ports: Sequence[str] = (),
     reserve_hook: Callable[[Any], Any] | None = None,
+    hairpin: bool | None = None,
 ) -> Outcome:
     """Attach *netns* to *network*. *reserve_hook* (used by the CNI plugin) receives the ReserveIP step and returns
-    the step that reserves the addresses instead (a ReserveIP, or a subclass taking leases from elsewhere)."""
+    the step that reserves the addresses instead (a ReserveIP, or a subclass taking leases from elsewhere).
+    *hairpin* True: the bridge port is in hairpin mode for the attachment's whole life (the CNI plugin's
+    `hairpinMode`, for a chained portmap); None/False: only while cnictl publishes ports of it."""
     opts = opts or RunOptions()
     from cnictl.drivers import get_driver
     from cnictl.ipam.allocator import parse_ip
@@ -548,6 +551,7 @@ def attach(
         addresses=[],
         gateways=[] if net.internal else [s.gateway for s in net.subnets],
         created=_now(),
+        hairpin=bool(hairpin) and bridged,
     )
     predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
     reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
@@ -650,7 +654,7 @@ def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any
     return Plan([
         Call(f"claim host ports {text}", claim, release, lambda h: [f"# state: claim {text} under {claims.directory}"]),
         WriteSysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1"),
-        SetHairpin(att.host_ifname, True, was=bool(att.ports)),
+        SetHairpin(att.host_ifname, True, was=bool(att.ports) or att.hairpin),
         host.fw_for(net.firewall).publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
     ])
 
@@ -668,7 +672,7 @@ def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[A
 
     plan = Plan([host.fw_for(net.firewall).unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
                  Call(f"release host ports {text}", release, explain=lambda h: [f"# state: release {text}"])])
-    if len(specs) == len(att.ports):  # the last ones go: the port needs hairpin mode no more
+    if len(specs) == len(att.ports) and not att.hairpin:  # the last ones go: the port needs hairpin no more
         from cnictl.netlink.steps import SetHairpin
 
         plan.add(SetHairpin(att.host_ifname, False))

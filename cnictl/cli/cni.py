@@ -18,13 +18,14 @@ app = typer.Typer(no_args_is_help=True,
                        "install the plugin.")
 
 CniNetnsArg = Annotated[
-    str, typer.Argument(help="Container network namespace: a name under /run/netns or a path (made absolute).",
-                        show_default=False)
+    str, typer.Argument(metavar="NETNS", help="Container network namespace: a name under /run/netns or a path "
+                        "(made absolute).", show_default=False)
 ]
-IfOpt = Annotated[str, typer.Option("--ifname", "-i", envvar="CNI_IFNAME", help="Interface name in the container.")]
+IfOpt = Annotated[str, typer.Option("--ifname", "-i", metavar="IFNAME", envvar="CNI_IFNAME",
+                                    help="Interface name in the container.")]
 IdOpt = Annotated[
     str | None,
-    typer.Option("--id", metavar="CONTAINERID",
+    typer.Option("--id", metavar="ID",
                  help='Container id (default, as cnitool: "cnitool-" + 20 hex digits of sha512 of the netns path).'),
 ]
 ArgsOpt = Annotated[
@@ -40,31 +41,39 @@ CapOpt = Annotated[
                       "to the ADD's, from the cache."),
 ]
 ConfDirOpt = Annotated[
-    str, typer.Option("--conf-dir", metavar="DIR", envvar="NETCONFPATH", help="Where the conflists are.")
+    str | None,
+    typer.Option("--conf-dir", metavar="DIR", envvar="NETCONFPATH", show_default=False,
+                 help="Where the conflists are [default: STATE_DIR/net.d with --state-dir or --netns, else "
+                      "/etc/cni/net.d]."),
 ]
 CniPathOpt = Annotated[
     str, typer.Option("--cni-path", metavar="DIRS", envvar="CNI_PATH", help="Colon-separated plugin directories.")
 ]
 CacheDirOpt = Annotated[
     str | None,
-    typer.Option("--cache-dir", metavar="DIR", envvar="CNI_CACHE_DIR",
-                 help="libcni's cache directory (results/ under it) [default: /var/lib/cni]."),
+    typer.Option("--cache-dir", metavar="DIR", envvar="CNI_CACHE_DIR", show_default=False,
+                 help="libcni's cache directory, results/ under it [default: STATE_DIR/cni with --state-dir or "
+                      "--netns, else /var/lib/cni]."),
 ]
-DEFAULT_CONF_DIR = "/etc/cni/net.d"
 DEFAULT_CNI_PATH = "/usr/lib/cni:/opt/cni/bin"
 
 
-def _setup(ctx: typer.Context, json_mode: bool, network: str, conf_dir: str, cni_path: str,
+def _setup(ctx: typer.Context, json_mode: bool, network: str, conf_dir: str | None, cni_path: str,
            cache_dir: str | None) -> tuple[State, ConfList, Runtime]:
+    """The conflist and a Runtime. Directories not given are cnictl's defaults (host.Paths): under the state
+    directory with --state-dir / --netns / CNICTL_STATE_DIR, so a sandboxed run writes nothing elsewhere."""
     from cnictl.cni import conf
     from cnictl.cni.runtime import Runtime
     from cnictl.cni.types import validate_network_name
+    from cnictl.host import resolve_paths
+    from cnictl.netns import NetnsRef
 
     st: State = ctx.obj.merge(json_mode=json_mode)
     validate_network_name(network)
-    netconf = conf.load(conf_dir, network)
+    paths = resolve_paths(st.state_dir, NetnsRef.parse(st.netns).key if st.netns else None)
+    netconf = conf.load(conf_dir or str(paths.cni_conf_dir), network)
     st.host()  # under --netns HOST: enter it, so the plugins (child processes) run there
-    return st, netconf, Runtime(cni_path, cache_dir)
+    return st, netconf, Runtime(cni_path, cache_dir or str(paths.cni_cache_dir))
 
 
 def _attachment(netns: str, ifname: str, cid: str | None, args: str | None, cap_args: str | None,
@@ -94,7 +103,7 @@ def _attachment(netns: str, ifname: str, cid: str | None, args: str | None, cap_
 
 @app.command("add", epilog="Example: cnictl cni add lab web --conf-dir /etc/cni/net.d --args IgnoreUnknown=1")
 def add(ctx: typer.Context, network: NetworkArg, netns: CniNetnsArg, ifname: IfOpt = "eth0", cid: IdOpt = None,
-        args: ArgsOpt = None, cap_args: CapOpt = None, conf_dir: ConfDirOpt = DEFAULT_CONF_DIR,
+        args: ArgsOpt = None, cap_args: CapOpt = None, conf_dir: ConfDirOpt = None,
         cni_path: CniPathOpt = DEFAULT_CNI_PATH, cache_dir: CacheDirOpt = None, json_mode: JsonOpt = False) -> None:
     """ADD the container to NETWORK: run its plugins in order and cache the result; print the result."""
     st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
@@ -131,7 +140,7 @@ def _print_result(st: State, result: dict[str, Any]) -> None:
 
 @app.command("del", epilog="Example: cnictl cni del lab web")
 def delete(ctx: typer.Context, network: NetworkArg, netns: CniNetnsArg, ifname: IfOpt = "eth0", cid: IdOpt = None,
-           args: ArgsOpt = None, cap_args: CapOpt = None, conf_dir: ConfDirOpt = DEFAULT_CONF_DIR,
+           args: ArgsOpt = None, cap_args: CapOpt = None, conf_dir: ConfDirOpt = None,
            cni_path: CniPathOpt = DEFAULT_CNI_PATH, cache_dir: CacheDirOpt = None, json_mode: JsonOpt = False) -> None:
     """DEL the container from NETWORK: run its plugins in reverse with the cached result; drop the cache."""
     st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
@@ -145,7 +154,7 @@ def delete(ctx: typer.Context, network: NetworkArg, netns: CniNetnsArg, ifname: 
 
 @app.command("check", epilog="Example: cnictl cni check lab web")
 def check(ctx: typer.Context, network: NetworkArg, netns: CniNetnsArg, ifname: IfOpt = "eth0", cid: IdOpt = None,
-          args: ArgsOpt = None, cap_args: CapOpt = None, conf_dir: ConfDirOpt = DEFAULT_CONF_DIR,
+          args: ArgsOpt = None, cap_args: CapOpt = None, conf_dir: ConfDirOpt = None,
           cni_path: CniPathOpt = DEFAULT_CNI_PATH, cache_dir: CacheDirOpt = None, json_mode: JsonOpt = False) -> None:
     """CHECK the container's attachment to NETWORK (each plugin in order, with the cached result)."""
     st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
@@ -168,7 +177,7 @@ def gc(
                      help="An attachment that is still in use (repeatable). Default: every cached attachment of "
                           "NETWORK whose network namespace still exists (cnitool passes none)."),
     ] = None,
-    conf_dir: ConfDirOpt = DEFAULT_CONF_DIR,
+    conf_dir: ConfDirOpt = None,
     cni_path: CniPathOpt = DEFAULT_CNI_PATH,
     cache_dir: CacheDirOpt = None,
     json_mode: JsonOpt = False,
@@ -201,10 +210,10 @@ def gc(
 
 
 @app.command("status", epilog="Example: cnictl cni status lab")
-def status(ctx: typer.Context, network: NetworkArg, conf_dir: ConfDirOpt = DEFAULT_CONF_DIR,
-           cni_path: CniPathOpt = DEFAULT_CNI_PATH, json_mode: JsonOpt = False) -> None:
+def status(ctx: typer.Context, network: NetworkArg, conf_dir: ConfDirOpt = None,
+           cni_path: CniPathOpt = DEFAULT_CNI_PATH, cache_dir: CacheDirOpt = None, json_mode: JsonOpt = False) -> None:
     """STATUS: can NETWORK's plugins service an ADD? (not asked below cniVersion 1.1.0)."""
-    st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, None)
+    st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
     ran = runtime.status(netconf)
     if st.out.json_mode:
         st.out.json({"network": network, "ready": True, "skipped": not ran, "cniVersion": netconf.cni_version})
@@ -213,13 +222,13 @@ def status(ctx: typer.Context, network: NetworkArg, conf_dir: ConfDirOpt = DEFAU
 
 
 @app.command("version", epilog="Example: cnictl cni version lab --cni-path /usr/lib/cni")
-def version(ctx: typer.Context, network: NetworkArg, conf_dir: ConfDirOpt = DEFAULT_CONF_DIR,
-            cni_path: CniPathOpt = DEFAULT_CNI_PATH, json_mode: JsonOpt = False) -> None:
+def version(ctx: typer.Context, network: NetworkArg, conf_dir: ConfDirOpt = None,
+            cni_path: CniPathOpt = DEFAULT_CNI_PATH, cache_dir: CacheDirOpt = None, json_mode: JsonOpt = False) -> None:
     """Ask every plugin of NETWORK which spec versions it supports (VERSION); exit 1 if one cannot serve the list's."""
     from cnictl.cni.types import INCOMPATIBLE_VERSION
     from cnictl.errors import CniError
 
-    st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, None)
+    st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
     rows = runtime.probe(netconf)
     view = [{"plugin": r.plugin, "path": r.path, "supported": r.supported, "verdict": r.verdict, "ok": r.ok} for r in rows]
     if st.out.json_mode:
@@ -238,10 +247,15 @@ def emit(
     network: NetworkArg,
     out: Annotated[
         str | None,
-        typer.Option("--out", metavar="FILE|DIR", help="Write the conflist there (DIR: DIR/cnictl-NETWORK.conflist)."),
+        typer.Option("--out", metavar="PATH",
+                     help="Write the conflist to PATH: a file, or a directory (an existing one, or ending in /) "
+                          "that gets DIR/cnictl-NETWORK.conflist."),
     ] = None,
     plugin: Annotated[
-        str, typer.Option("--plugin", help="Plugins to use: reference (containernetworking) or cnictl.")
+        str, typer.Option("--plugin", metavar="FLAVOUR",
+                          help="Plugins to use: reference (containernetworking's bridge/macvlan, host-local, "
+                               "portmap), reference-tuning (the same plus tuning; CHECK needs plugins 1.3 or "
+                               "later) or cnictl (the cnictl plugin).")
     ] = "reference",
     json_mode: JsonOpt = False,
 ) -> None:

@@ -1,12 +1,15 @@
 """`cni emit`: a .conflist for a cnictl network that runtimes (podman 4.3, containerd 1.6) use unchanged.
 
-Two flavours:
+Three flavours:
 
 * reference (default): the plugins from containernetworking/plugins. bridge (or macvlan / ipvlan),
   host-local with `dataDir` set to cnictl's IPAM root, so both hand out addresses from one store,
-  tuning where the network disables IPv6 on containers, portmap for published ports.
-  The network-wide parts stay cnictl's: the bridge's NAT, isolation and forwarding come from
-  `cnictl net create` on the same host, so the chain only does per-container work (ipMasq off).
+  portmap for published ports. The network-wide parts stay cnictl's: the bridge's NAT, isolation and
+  forwarding come from `cnictl net create` on the same host, so the chain only does per-container work
+  (ipMasq off). Every plugin of it passes CHECK with the reference plugins 1.1 (`cnictl cni check`).
+* reference-tuning: the same plus tuning, which disables IPv6 on the container interface of an
+  IPv4-only network as `cnictl attach` does (sysctl `net.ipv6.conf.IFNAME.disable_ipv6`). tuning
+  before 1.3.0 does not substitute IFNAME in CHECK, so CHECK of this list fails with those plugins.
 * cnictl: one plugin of type `cnictl` naming the network; the `cnictl-cni` plugin then does exactly
   what `cnictl attach` does (including published ports and host access).
 
@@ -15,6 +18,8 @@ A setting that no reference plugin can express is refused with the setting named
     >>> from cnictl.model import Network, SubnetSpec
     >>> net = Network("lab", "bridge", "br-lab", [SubnetSpec("10.20.0.0/24", "10.20.0.1")])
     >>> [p["type"] for p in conflist(net, "/var/lib/cnictl/ipam")["plugins"]]
+    ['bridge', 'portmap']
+    >>> [p["type"] for p in conflist(net, "/var/lib/cnictl/ipam", "reference-tuning")["plugins"]]
     ['bridge', 'tuning', 'portmap']
 """
 
@@ -32,7 +37,8 @@ if TYPE_CHECKING:
     from cnictl.model import Network
 
 CNI_VERSION = "1.0.0"  # what podman 4.3 and containerd 1.6 (libcni 1.1) accept; reference plugins 1.1 support it
-FLAVOURS = ("reference", "cnictl")
+FLAVOURS = ("reference", "reference-tuning", "cnictl")
+DEFAULT_FLAVOUR = "reference"
 
 
 def file_name(network: str) -> str:
@@ -60,7 +66,7 @@ def _ipam(net: Network, data_dir: str) -> dict[str, Any]:
     return ipam
 
 
-def conflist(net: Network, data_dir: str, flavour: str = "reference", state_dir: str | None = None) -> dict[str, Any]:
+def conflist(net: Network, data_dir: str, flavour: str = DEFAULT_FLAVOUR, state_dir: str | None = None) -> dict[str, Any]:
     """The conflist as a dict; *data_dir* is the host-local dataDir (cnictl's IPAM root on this host), and
     *state_dir* cnictl's state directory when it is not the default (the cnictl plugin must use the same)."""
     if flavour not in FLAVOURS:
@@ -90,7 +96,7 @@ def conflist(net: Network, data_dir: str, flavour: str = "reference", state_dir:
         main["mtu"] = net.mtu
     main["ipam"] = _ipam(net, data_dir)
     plugins.append(main)
-    if not net.has_ipv6:  # as `cnictl attach`: no IPv6 on the container end of an IPv4-only network
+    if flavour == "reference-tuning" and not net.has_ipv6:  # as `cnictl attach`: no IPv6 on the container end
         plugins.append({"type": "tuning", "sysctl": {"net.ipv6.conf.IFNAME.disable_ipv6": "1"}})
     if net.driver == "bridge" and not net.internal:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
@@ -118,7 +124,7 @@ def target(out: str, network: str) -> Path:
     return p
 
 
-def emit(host: Host, network: str, out: str | None = None, flavour: str = "reference") -> dict[str, Any]:
+def emit(host: Host, network: str, out: str | None = None, flavour: str = DEFAULT_FLAVOUR) -> dict[str, Any]:
     """The conflist of *network*, written to *out* if given: {"path": str | None, "conflist": {...}}."""
     from cnictl.model import validate_network_name
     from cnictl.store import Store

@@ -89,6 +89,7 @@ class Conf:
     options: dict[str, Any] = field(default_factory=dict)
     ipam_type: str | None = None  # a delegated IPAM plugin; None = cnictl's own store
     state_dir: str | None = None
+    hairpin: bool = True  # hairpinMode: the bridge port in hairpin mode (podman and netavark always do it)
 
     @property
     def container_id(self) -> str:
@@ -104,7 +105,13 @@ class Conf:
 
 
 def _bad(key: str, value: Any, why: str) -> CniError:
+    """Code 7 (invalid network config), naming the key of the configuration (runtimeConfig.*, args.* included)."""
     return CniError(T.INVALID_CONFIG, f'invalid "{key}" in the network configuration', f"{json.dumps(value)[:200]}: {why}")
+
+
+def _bad_env(key: str, why: str) -> CniError:
+    """Code 4 (invalid necessary environment variables), naming the variable: a value from CNI_ARGS."""
+    return CniError(T.INVALID_ENV, f"invalid {key} in CNI_ARGS", why)
 
 
 def _parse_env(env: Mapping[str, str]) -> str:
@@ -157,7 +164,8 @@ def _version(data: dict[str, Any]) -> str:
     return v
 
 
-def _conf(cmd: str, env: Mapping[str, str], stdin: bytes) -> Conf:
+def _header(cmd: str, stdin: bytes) -> tuple[dict[str, Any], str, str]:
+    """skel's part: JSON, network name, version, the verb allowed by the version: (data, name, version)."""
     data = _decode(stdin)
     name = T.validate_network_name(data.get("name"))
     version = _version(data)
@@ -165,6 +173,13 @@ def _conf(cmd: str, env: Mapping[str, str], stdin: bytes) -> Conf:
         raise CniError(T.INCOMPATIBLE_VERSION, "config version does not allow CHECK", f'config is "{version}"')
     if cmd in ("GC", "STATUS") and not T.at_least(version, "1.1.0"):
         raise CniError(T.INCOMPATIBLE_VERSION, f"config version does not allow {cmd}", f'config is "{version}"')
+    return data, name, version
+
+
+def _conf(cmd: str, env: Mapping[str, str], stdin: bytes,
+          header: tuple[dict[str, Any], str, str] | None = None) -> Conf:
+    """The validated request; *header* is _header's answer when the caller has it already."""
+    data, name, version = header or _header(cmd, stdin)
     conf = Conf(cmd, version, name, data, stdin, dict(env))
     if data.get("type"):
         T.validate_plugin_type(data["type"])
@@ -189,6 +204,10 @@ def _conf(cmd: str, env: Mapping[str, str], stdin: bytes) -> Conf:
     if state_dir is not None and (not isinstance(state_dir, str) or not state_dir.startswith("/") or "\0" in state_dir):
         raise _bad("stateDir", state_dir, "give an absolute path")
     conf.state_dir = state_dir or env.get("CNICTL_STATE_DIR") or None
+    hairpin = data.get("hairpinMode", True)
+    if not isinstance(hairpin, bool):
+        raise _bad("hairpinMode", hairpin, "give true or false")
+    conf.hairpin = hairpin
     ipam = data.get("ipam")
     if isinstance(ipam, dict) and ipam:
         kind = ipam.get("type") or "cnictl"
@@ -227,6 +246,7 @@ def _requested_ips(conf: Conf, args: dict[str, str]) -> list[str]:
     """runtimeConfig.ips, else args.cni.ips, else CNI_ARGS IP= (CONVENTIONS.md: args win over CNI_ARGS)."""
     from cnictl.ipam.allocator import parse_ip
 
+    where = ""
     for where, value in (("runtimeConfig.ips", _section(conf.raw, "runtimeConfig").get("ips")),
                          ("args.cni.ips", _section(conf.raw, "args", "cni").get("ips"))):
         if value is not None:
@@ -235,29 +255,30 @@ def _requested_ips(conf: Conf, args: dict[str, str]) -> list[str]:
             texts = value
             break
     else:
-        texts = [t for t in args.get("IP", "").split(",") if t]
+        where, texts = "", [t for t in args.get("IP", "").split(",") if t]
     out = []
     for text in texts:
         try:
             out.append(str(parse_ip(text.split("/")[0], "requested IP")))
-        except CnictlError as e:
-            raise CniError(T.INVALID_CONFIG, "invalid requested IP", e.message) from None
+        except CnictlError as e:  # a value of the configuration is code 7; one of the environment, code 4
+            raise (_bad(where, text, e.message) if where else _bad_env("IP", e.message)) from None
     return out
 
 
 def _requested_mac(conf: Conf, args: dict[str, str]) -> str | None:
     from cnictl.model import validate_mac
 
-    mac = _section(conf.raw, "runtimeConfig").get("mac") or _section(conf.raw, "args", "cni").get("mac") \
-        or args.get("MAC") or None
+    sources = (("runtimeConfig.mac", _section(conf.raw, "runtimeConfig").get("mac")),
+               ("args.cni.mac", _section(conf.raw, "args", "cni").get("mac")), ("", args.get("MAC")))
+    where, mac = next(((w, m) for w, m in sources if m), ("", None))  # runtimeConfig, else args, else CNI_ARGS
     if mac is None:
         return None
     if not isinstance(mac, str):
-        raise _bad("runtimeConfig.mac", mac, "give a MAC address")
+        raise _bad(where, mac, "give a MAC address")
     try:
         return validate_mac(mac)
-    except CnictlError as e:
-        raise CniError(T.INVALID_CONFIG, "invalid MAC address", e.message) from None
+    except CnictlError as e:  # a value of the configuration is code 7; one of the environment, code 4
+        raise (_bad(where, mac, e.message) if where else _bad_env("MAC", e.message)) from None
 
 
 def _port_specs(conf: Conf) -> list[str]:
@@ -301,14 +322,12 @@ def _prev_result(conf: Conf) -> dict[str, Any] | None:
 # the host, the namespace, the network
 # ---------------------------------------------------------------------------------------
 def _host(conf: Conf) -> Host:
-    from pathlib import Path
-
-    from cnictl.host import DEFAULT_IPAM_ROOT, DEFAULT_STATE_DIR, Host, Paths
+    from cnictl.host import DEFAULT_STATE_DIR, Host, Paths
 
     firewall = conf.options.get("firewall") or conf.env.get("CNICTL_FIREWALL") or "nftables"
     host = Host(netns=None, state_dir=conf.state_dir or DEFAULT_STATE_DIR, firewall=firewall)
-    if not conf.state_dir:  # cnictl's defaults, whatever this process's own environment says
-        host.paths = Paths(Path(DEFAULT_STATE_DIR), Path(DEFAULT_IPAM_ROOT), Path("/etc/sysctl.d"))
+    if not conf.state_dir:  # the machine's places, whatever this process's own environment says
+        host.paths = Paths.machine()
     return host
 
 
@@ -438,7 +457,7 @@ def _add(conf: Conf) -> dict[str, Any]:
             return reserve
 
         out = ops.attach(host, conf.network, conf.netns, ifname=conf.ifname, mac=mac, container_id=conf.container_id,
-                         ports=ports, reserve_hook=hook)
+                         ports=ports, reserve_hook=hook, hairpin=conf.hairpin)
         return _result(conf, net, out, steps[0] if steps else None, prev)
 
 
@@ -539,16 +558,38 @@ def _check(conf: Conf) -> None:
         interfaces = prev.get("interfaces", [])
         ours = {i for i, iface in enumerate(interfaces)
                 if isinstance(iface, dict) and iface.get("name") == conf.ifname and iface.get("sandbox") == conf.netns}
-        addresses = [ip["address"] for ip in prev.get("ips", []) if ip.get("interface") in ours]
         if not ours:
             raise CniError(CHECK_FAILED, f"prevResult lists no interface {conf.ifname} in {conf.netns}")
-        routes = [(str(r["dst"]), str(r["gw"])) for r in prev.get("routes", [])
-                  if isinstance(r, dict) and r.get("gw") in att.gateways and r.get("dst") in ("0.0.0.0/0", "::/0")]
+        addresses = _extra_addresses(att.addresses, [ip["address"] for ip in prev.get("ips", [])
+                                                     if ip.get("interface") in ours])
+        routes = list(dict.fromkeys((str(r["dst"]), str(r["gw"])) for r in prev.get("routes", [])
+                      if isinstance(r, dict) and r.get("gw") in att.gateways and r.get("dst") in ("0.0.0.0/0", "::/0")))
         problems = ops.check_attachment(host, conf.network, att, conf.netns, addresses, routes,
                                         own_ipam=not conf.ipam_type)
     if problems:
-        raise CniError(CHECK_FAILED, "CHECK failed", "; ".join(problems))
+        raise CniError(CHECK_FAILED, "CHECK failed", "; ".join(dict.fromkeys(problems)))  # each problem once
     _delegate(conf, "CHECK")
+
+
+def _extra_addresses(recorded: list[str], listed: list[str]) -> list[str]:
+    """The prevResult addresses the record does not list already (check_attachment checks the record's
+    anyway): each address is checked, and reported, once. Compared as interfaces (2001:db8::1/64 == 2001:DB8::1/64)."""
+    import ipaddress
+
+    def key(cidr: str) -> object:
+        try:
+            return ipaddress.ip_interface(cidr)
+        except ValueError:
+            return cidr
+
+    seen = {key(c) for c in recorded}
+    out = []
+    for cidr in listed:
+        k = key(cidr)
+        if k not in seen:
+            seen.add(k)
+            out.append(cidr)
+    return out
 
 
 def _valid_attachments(conf: Conf) -> set[tuple[str, str]] | None:
@@ -666,8 +707,9 @@ def run(env: Mapping[str, str], stdin: bytes, stderr: TextIO | None = None) -> t
         cmd = _parse_env(env)
         if cmd == "VERSION":
             return 0, json.dumps(_version_reply(stdin)).encode()
-        conf = _conf(cmd, env, stdin)
-        version = conf.version
+        header = _header(cmd, stdin)
+        version = header[2]  # from here on, every error object carries the request's cniVersion
+        conf = _conf(cmd, env, stdin, header)
         result = {"ADD": _add, "DEL": _del, "CHECK": _check, "GC": _gc, "STATUS": _status}[cmd](conf)
         return 0, (json.dumps(result).encode() if result is not None else b"")
     except BaseException as e:  # noqa: BLE001 - every failure becomes one error object
@@ -683,7 +725,9 @@ def run(env: Mapping[str, str], stdin: bytes, stderr: TextIO | None = None) -> t
 
 def main() -> None:
     """`cnictl-cni`: read stdin and the CNI_* environment, print one result or error object, exit 0 or 1."""
-    env = dict(os.environ)
+    from cnictl.cni.environ import caller_environ
+
+    env = caller_environ()  # what the runtime passed: a delegated IPAM plugin gets it unchanged
     try:
         stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
     except OSError as e:

@@ -4,7 +4,8 @@
     result = rt.add(conf.load("/etc/cni/net.d", "lab"), RuntimeConf("c1", "/run/netns/web", "eth0"))
 
 * Plugins are found in CNI_PATH by `type`; a type with `/` is refused before anything runs (51).
-* Every plugin gets the runtime's environment plus all six CNI_* variables, set even when empty (52).
+* Every plugin gets the runtime's environment plus all six CNI_* variables, set even when empty (52);
+  the environment is the caller's, without the LC_CTYPE that Python's locale coercion adds (cni.environ).
 * The request is the plugin object with `name`/`cniVersion` overwritten from the list, key order kept;
   `runtimeConfig` holds the capability args whose capability the plugin sets to true (54, 55).
 * ADD runs the list in order with the previous result as `prevResult` and caches the final result
@@ -40,6 +41,7 @@ from typing import Any, BinaryIO
 
 from cnictl.cni.cache import Cache, CacheFormatError, Entry
 from cnictl.cni.conf import ConfList, PluginConf, parse_version
+from cnictl.cni.environ import caller_environ
 from cnictl.cni.types import (
     CURRENT,
     DECODING_FAILURE,
@@ -159,8 +161,9 @@ class Runtime:
         raise CniError(INTERNAL, f'failed to find plugin "{kind}" in path [{" ".join(self.path)}]')
 
     def env(self, command: str, rt: RuntimeConf | None = None) -> dict[str, str]:
-        """Item 52: our environment with all six CNI_* variables set (empty when not applicable)."""
-        env = dict(os.environ)
+        """Item 52: the caller's environment (as exec'd, bar Python's own locale coercion: cni.environ) with all
+        six CNI_* variables set (empty when not applicable)."""
+        env = caller_environ()
         env["CNI_COMMAND"] = command
         env["CNI_CONTAINERID"] = rt.container_id if rt else ""
         env["CNI_NETNS"] = rt.netns if rt else ""

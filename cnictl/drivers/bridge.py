@@ -18,7 +18,7 @@ Equivalent commands for `net create lab --subnet 10.20.0.0/24` then `attach lab 
 from __future__ import annotations
 
 from cnictl.firewall.base import NetworkFirewall
-from cnictl.netlink.steps import AddAddr, AddBridge, AddVeth, DelAddr, DelLink, IsolatePort, SetUp
+from cnictl.netlink.steps import AddAddr, AddBridge, AddVeth, DelAddr, DelLink, IsolatePort, SetHairpin, SetUp
 from cnictl.plan import Plan
 from cnictl.steps import ConfigureInterface
 from cnictl.sysctl import WriteSysctl
@@ -79,6 +79,8 @@ class BridgeDriver:
         plan.add(veth)
         if not net.icc:
             plan.add(IsolatePort(att.host_ifname))
+        if att.hairpin:  # asked for (CNI hairpinMode): a chained portmap's hairpin NAT needs it; off by default
+            plan.add(SetHairpin(att.host_ifname, True))
         plan.add(WriteSysctl(f"net.ipv6.conf.{att.host_ifname}.accept_ra", "0", optional=True, restore=False))
         if not net.has_ipv6:
             # IPv4-only network: no IPv6 on the container end (as docker does), so it sends no link-local

@@ -22,7 +22,7 @@ def bridge_net(**kw: object) -> Network:
 
 
 def test_bridge_network_uses_reference_plugins_and_cnictls_ipam_directory() -> None:
-    data = emit.conflist(bridge_net(mtu=1400), IPAM_ROOT)
+    data = emit.conflist(bridge_net(mtu=1400), IPAM_ROOT, "reference-tuning")  # the default has no tuning (issue 9 E)
     assert data["cniVersion"] == "1.0.0" and data["name"] == "lab"
     bridge, tuning, portmap = data["plugins"]
     assert bridge["type"] == "bridge" and bridge["bridge"] == "br-lab" and bridge["isGateway"] is True
@@ -51,7 +51,7 @@ def test_dual_stack_ip_range_and_internal() -> None:
 def test_macvlan_network() -> None:
     net = Network("lan", "macvlan", "", [SubnetSpec("192.168.1.0/24", "192.168.1.1", "192.168.1.192/27")],
                   firewall="none", parent="eth0.10", mode="vepa", vlan=10, vlan_parent="eth0")
-    (main, tuning) = emit.conflist(net, IPAM_ROOT)["plugins"]
+    (main, tuning) = emit.conflist(net, IPAM_ROOT, "reference-tuning")["plugins"]
     assert main["type"] == "macvlan" and main["master"] == "eth0.10" and main["mode"] == "vepa"
     assert main["ipam"]["ranges"][0][0]["rangeStart"] == "192.168.1.192"
     assert tuning["type"] == "tuning"
