@@ -17,14 +17,16 @@ def attach(
     network: NetworkArg,
     netns: NetnsArg,
     ifname: IfnameOpt = "eth0",
-    ip: Annotated[str | None, typer.Option("--ip", help="Address to request (default: next free one).")] = None,
-    mac: Annotated[str | None, typer.Option("--mac", help="MAC address of the namespace's interface.")] = None,
+    ip: Annotated[str | None, typer.Option("--ip", metavar="IP", help="Address to request (default: next free one).")] = None,
+    mac: Annotated[str | None, typer.Option("--mac", metavar="MAC", help="MAC address of the namespace's interface.")] = None,
     container_id: Annotated[
-        str | None, typer.Option("--id", help="Container id recorded in IPAM (default: the namespace name).")
+        str | None, typer.Option("--id", metavar="ID", help="Container id recorded in IPAM (default: the namespace name).")
     ] = None,
     publish: Annotated[
         list[str] | None,
-        typer.Option("--publish", "-p", help="Publish a port: [HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|/udp]."),
+        typer.Option("--publish", "-p", metavar="SPEC",
+                     help="Publish a port (repeatable): [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO], e.g. 8080:80; "
+                          "ports may be ranges (8000-8009:80-89), PROTO tcp (default) or udp."),
     ] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -50,7 +52,7 @@ def detach(
     netns: NetnsArg,
     ifname: IfnameOpt = "eth0",
     container_id: Annotated[
-        str | None, typer.Option("--id", help="Container id used at attach time, if no record is left.")
+        str | None, typer.Option("--id", metavar="ID", help="Container id used at attach time, if no record is left.")
     ] = None,
     json_mode: JsonOpt = False,
     dry_run: DryRunOpt = False,

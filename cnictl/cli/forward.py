@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, State
+from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, QuietOpt, State
+from cnictl.render.output import Column
 
 app = typer.Typer(no_args_is_help=True, help="Enable, disable and show IP forwarding.")
 V6Opt = Annotated[bool, typer.Option("--ipv6", help="Also IPv6 (net.ipv6.conf.all.forwarding).")]
@@ -39,12 +40,26 @@ def disable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False
     _set(ctx, False, ipv6, persist, json_mode, dry_run, explain)
 
 
+def quiet_line(row: dict[str, Any], fams: list[str]) -> str:
+    """`-q forward status`: the interface and its sysctl values, e.g. "all 1 0" (- when unreadable)."""
+    return " ".join([row["interface"], *("-" if row[f] is None else "1" if row[f] else "0" for f in fams)])
+
+
 @app.command("status", epilog="Example: cnictl forward status --ipv6")
-def status(ctx: typer.Context, ipv6: V6Opt = False, json_mode: JsonOpt = False) -> None:
-    """Show forwarding for all, default and every interface."""
+def status(ctx: typer.Context, ipv6: V6Opt = False, json_mode: JsonOpt = False, quiet: QuietOpt = False,
+           fmt: FormatOpt = "auto") -> None:
+    """Show forwarding for all, default and every interface.
+
+    -q prints one line per interface, its name and the sysctl values: `all 1`, or `all 1 0` with
+    --ipv6 (1 on, 0 off, - unreadable).
+    """
     from cnictl import ops
 
-    st: State = ctx.obj.merge(json_mode=json_mode)
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
     rows = ops.forward_status(st.host(), ipv6=ipv6)
-    cols = [("interface", "INTERFACE"), ("ipv4", "IPV4")] + ([("ipv6", "IPV6")] if ipv6 else [])
+    fams = ["ipv4", "ipv6"] if ipv6 else ["ipv4"]
+    if st.out.quiet:
+        st.out.out.writelines(quiet_line(r, fams) + "\n" for r in rows)
+        return
+    cols = [Column("interface", "INTERFACE"), *(Column(f, f.upper(), status=True) for f in fams)]
     st.out.table(rows, cols, key="interface")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from cnictl.cli.options import JsonOpt, State
+from cnictl.cli.options import JsonOpt, OptionalNetworkArg, State
 from cnictl.errors import CnictlError, cli
 
 app = typer.Typer(no_args_is_help=True, help="Show the firewall rules cnictl owns.")
@@ -15,7 +13,7 @@ app = typer.Typer(no_args_is_help=True, help="Show the firewall rules cnictl own
 @app.command("show", epilog="Example: cnictl fw show lab")
 def show(
     ctx: typer.Context,
-    network: Annotated[str | None, typer.Argument(help="Only this network's rules.", show_default=False)] = None,
+    network: OptionalNetworkArg = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """Print cnictl's nftables rules (all, or one network's chains)."""

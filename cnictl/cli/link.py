@@ -6,27 +6,36 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
+from cnictl.cli import complete
+from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, QuietOpt, State
+from cnictl.render.output import Column
 
 app = typer.Typer(no_args_is_help=True, help="Add, list and remove direct veth links between two network namespaces.")
-EndArg = Annotated[
-    str,
-    typer.Argument(help="NETNS[:IFNAME]: a namespace name or path, and the interface in it (default: its first free ethN).",
-                   show_default=False),
-]
+END_HELP = "NETNS[:IFNAME]: a namespace name or path, and the interface in it"
+End1Arg = Annotated[str, typer.Argument(metavar="END1", show_default=False, autocompletion=complete.namespaces,
+                                        help=f"{END_HELP} (default: its first free ethN).")]
+End2Arg = Annotated[str, typer.Argument(metavar="END2", show_default=False, autocompletion=complete.namespaces,
+                                        help=f"{END_HELP}, as END1.")]
+EndArg = Annotated[str, typer.Argument(metavar="END", show_default=False, autocompletion=complete.namespaces,
+                                       help=f"{END_HELP}: either end of the link.")]
 
-COLUMNS = [("end1", "END1"), ("addresses1", "ADDRESSES1"), ("end2", "END2"), ("addresses2", "ADDRESSES2"),
-           ("mtu", "MTU"), ("present", "PRESENT")]
+COLUMNS = [Column("end1", "END1"), Column("addresses1", "ADDRESSES1"), Column("end2", "END2"),
+           Column("addresses2", "ADDRESSES2"), Column("mtu", "MTU", no_wrap=True),
+           Column("present", "PRESENT", status=True, no_wrap=True)]
 
 
 @app.command("add", epilog="Example: cnictl link add r1:eth1 r2:eth1 --address1 10.0.12.1/30 --address2 10.0.12.2/30")
 def add(
     ctx: typer.Context,
-    end1: EndArg,
-    end2: EndArg,
-    address1: Annotated[list[str] | None, typer.Option("--address1", help="Address/prefix of END1 (repeatable).")] = None,
-    address2: Annotated[list[str] | None, typer.Option("--address2", help="Address/prefix of END2 (repeatable).")] = None,
-    mtu: Annotated[int | None, typer.Option("--mtu", help="MTU of both ends (default: the kernel's, 1500).")] = None,
+    end1: End1Arg,
+    end2: End2Arg,
+    address1: Annotated[
+        list[str] | None, typer.Option("--address1", metavar="CIDR", help="Address/prefix of END1 (repeatable).")
+    ] = None,
+    address2: Annotated[
+        list[str] | None, typer.Option("--address2", metavar="CIDR", help="Address/prefix of END2 (repeatable).")
+    ] = None,
+    mtu: Annotated[int | None, typer.Option("--mtu", metavar="N", help="MTU of both ends (default: the kernel's, 1500).")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
     dry_run: DryRunOpt = False,
@@ -48,11 +57,11 @@ def add(
 
 
 @app.command("ls", epilog="Example: cnictl link ls --json")
-def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List the links cnictl made (from its records) and whether each is still there."""
     from cnictl import links
 
-    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
     st.out.table(links.link_list(st.host()), COLUMNS, key="end1")
 
 

@@ -11,14 +11,16 @@ from typer import Abort
 from typer.exceptions import TyperException
 
 from cnictl.cli import attach as attach_cmds
-from cnictl.cli import cni, forward, fw, ipam, link, net, ns, port
+from cnictl.cli import cni, complete, forward, fw, ipam, link, net, ns, port
 from cnictl.cli import doctor as doctor_cmds
+from cnictl.cli.helpfmt import HelpGroup
 from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
 
 JSON_ERRORS = False
 
 app = typer.Typer(
     name="cnictl",
+    cls=HelpGroup,
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
@@ -52,7 +54,7 @@ def root(
     ctx: typer.Context,
     netns: Annotated[
         str | None,
-        typer.Option("--netns", metavar="HOST", envvar="CNICTL_NETNS",
+        typer.Option("--netns", metavar="HOST", envvar="CNICTL_NETNS", autocompletion=complete.namespaces,
                      help="Act as if the named network namespace were the machine."),
     ] = None,
     state_dir: Annotated[
@@ -61,7 +63,8 @@ def root(
                      help="Keep all persistent state (networks, attachments, IPAM) under DIR."),
     ] = None,
     firewall: Annotated[
-        str, typer.Option("--firewall", envvar="CNICTL_FIREWALL",
+        str, typer.Option("--firewall", metavar="BACKEND", envvar="CNICTL_FIREWALL",
+                          autocompletion=complete.words("nftables", "iptables", "none"),
                           help="Firewall backend for new networks: nftables, iptables or none.")
     ] = "nftables",
     json_mode: JsonOpt = False,

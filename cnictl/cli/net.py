@@ -6,12 +6,18 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, NetworkArg, QuietOpt, State
+from cnictl.cli import complete
+from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, NetworkNameArg, QuietOpt, State
+from cnictl.render.output import Column
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, inspect and remove networks.")
 
-COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("link", "BRIDGE/PARENT"),
-           ("internal", "INTERNAL"), ("attachments", "ATTACHED")]
+COLUMNS = [Column("name", "NAME", no_wrap=True), Column("driver", "DRIVER", no_wrap=True), Column("subnets", "SUBNETS"),
+           Column("link", "BRIDGE/PARENT"), Column("internal", "INTERNAL"), Column("attachments", "ATTACHED")]
+ATTACHMENT_COLUMNS = [Column("netns", "NETNS"), Column("ifname", "IFNAME", no_wrap=True), Column("addresses", "ADDRESSES"),
+                      Column("mac", "MAC", no_wrap=True), Column("host_ifname", "HOST IF", no_wrap=True),
+                      Column("container_id", "ID")]
+CreateNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the new network.", show_default=False)]
 
 
 @app.command("create", epilog="Example: cnictl net create lab --subnet 10.20.0.0/24\n\n"
@@ -19,15 +25,20 @@ COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("lin
              "--ip-range 192.168.1.192/27 --host-access")
 def create(
     ctx: typer.Context,
-    name: NetworkArg,
-    driver: Annotated[str, typer.Option("--driver", "-d", help="Network driver: bridge, macvlan or ipvlan.")] = "bridge",
+    name: CreateNameArg,
+    driver: Annotated[
+        str, typer.Option("--driver", "-d", metavar="DRIVER", autocompletion=complete.words("bridge", "macvlan", "ipvlan"),
+                          help="Network driver: bridge, macvlan or ipvlan.")
+    ] = "bridge",
     parent: Annotated[
         str | None,
-        typer.Option("--parent", metavar="IFNAME", help="macvlan/ipvlan: the host interface on the LAN (eth0.10: its VLAN 10)."),
+        typer.Option("--parent", metavar="IFNAME",
+                     help="macvlan/ipvlan: the host interface on the LAN (eth0.10: its VLAN 10)."),
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option("--mode", help="macvlan: bridge (default), vepa, private, passthru; ipvlan: l2 (default), l3, l3s."),
+        typer.Option("--mode", metavar="MODE",
+                     help="macvlan: bridge (default), vepa, private, passthru; ipvlan: l2 (default), l3, l3s."),
     ] = None,
     vlan: Annotated[
         int | None, typer.Option("--vlan", metavar="ID", help="macvlan/ipvlan: use the 802.1Q sub-interface PARENT.ID.")
@@ -37,24 +48,33 @@ def create(
     ] = False,
     subnet: Annotated[
         list[str] | None,
-        typer.Option("--subnet", help="Subnet in CIDR form; give two for dual stack (default: a free /24 from 10.89.0.0/16)."),
+        typer.Option("--subnet", metavar="CIDR",
+                     help="Subnet; give two for dual stack (default: a free /24 from 10.89.0.0/16)."),
     ] = None,
     gateway: Annotated[
-        str | None, typer.Option("--gateway", help="Gateway address (default: first address; macvlan: the LAN's router).")
+        str | None,
+        typer.Option("--gateway", metavar="IP", help="Gateway address (default: first address; macvlan: the LAN's router)."),
     ] = None,
-    ip_range: Annotated[str | None, typer.Option("--ip-range", help="Allocate container addresses from this CIDR only.")] = None,
-    bridge: Annotated[str | None, typer.Option("--bridge", help="Bridge interface name (default: br-NAME).")] = None,
-    mtu: Annotated[int | None, typer.Option("--mtu", help="MTU of the bridge and the veth pairs.")] = None,
+    ip_range: Annotated[
+        str | None, typer.Option("--ip-range", metavar="CIDR", help="Allocate container addresses from this CIDR only.")
+    ] = None,
+    bridge: Annotated[
+        str | None, typer.Option("--bridge", metavar="IFNAME", help="Bridge interface name (default: br-NAME).")
+    ] = None,
+    mtu: Annotated[int | None, typer.Option("--mtu", metavar="N", help="MTU of the bridge and the veth pairs.")] = None,
     internal: Annotated[bool, typer.Option("--internal", help="No route out: traffic stays on the bridge.")] = False,
     no_masquerade: Annotated[bool, typer.Option("--no-masquerade", help="Do not masquerade traffic leaving the host.")] = False,
     no_isolate: Annotated[
         bool, typer.Option("--no-isolate", help="Let this network talk to other networks created with --no-isolate.")
     ] = False,
     icc: Annotated[
-        bool, typer.Option("--icc/--no-icc", help="Allow traffic between containers of this network (default: on).")
+        bool, typer.Option("--icc/--no-icc", show_default=False,
+                           help="Allow traffic between containers of this network (default: on).")
     ] = True,
     firewall: Annotated[
-        str | None, typer.Option("--firewall", help="Firewall backend of this network: nftables, iptables or none.")
+        str | None,
+        typer.Option("--firewall", metavar="BACKEND", autocompletion=complete.words("nftables", "iptables", "none"),
+                     help="Firewall backend of this network: nftables, iptables or none (default: the global --firewall)."),
     ] = None,
     cni_conf_dir: Annotated[
         str | None,
@@ -62,7 +82,9 @@ def create(
                      help="Also write the network's CNI conflist into DIR (removed with the network)."),
     ] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if a network of this name exists.")] = False,
-    label: Annotated[list[str] | None, typer.Option("--label", help="KEY=VALUE metadata (repeatable).")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", metavar="KEY=VALUE", help="Metadata to record (repeatable).")
+    ] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
     dry_run: DryRunOpt = False,
@@ -95,26 +117,27 @@ def create(
 
 
 @app.command("ls", epilog="Example: cnictl net ls --json")
-def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List networks."""
     from cnictl import ops
 
-    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
     rows = ops.list_networks(st.host())
     view = [dict(r, subnets=[s["subnet"] for s in r["subnets"]], link=_link(r)) for r in rows]
     st.out.table(view, COLUMNS, raw=rows)
 
 
 @app.command("inspect", epilog="Example: cnictl net inspect lab")
-def inspect(ctx: typer.Context, name: NetworkArg, json_mode: JsonOpt = False) -> None:
-    """Show one network with its attachments."""
+def inspect(ctx: typer.Context, name: NetworkNameArg, json_mode: JsonOpt = False, quiet: QuietOpt = False,
+            fmt: FormatOpt = "auto") -> None:
+    """Show one network with its attachments (-q: its name only)."""
     from cnictl import ops
 
-    st: State = ctx.obj.merge(json_mode=json_mode)
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
     d = ops.inspect_network(st.host(), name)
     out = st.out
-    if out.json_mode:
-        out.json(d)
+    if out.json_mode or out.quiet:
+        out.record(d)
         return
     view = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]], attachments=len(d["attachments"]))
     if d["driver"] == "bridge":
@@ -127,8 +150,7 @@ def inspect(ctx: typer.Context, name: NetworkArg, json_mode: JsonOpt = False) ->
                       ("ipam_dir", "ipam dir"), ("created", "created"), ("attachments", "attachments")])
     if d["attachments"]:
         out.line("")
-        out.table(d["attachments"], [("netns", "NETNS"), ("ifname", "IFNAME"), ("addresses", "ADDRESSES"),
-                                     ("mac", "MAC"), ("host_ifname", "HOST IF"), ("container_id", "ID")])
+        out.table(d["attachments"], ATTACHMENT_COLUMNS)
 
 
 def _link(r: dict[str, object]) -> str:
@@ -140,7 +162,7 @@ def _link(r: dict[str, object]) -> str:
 @app.command("rm", epilog="Example: cnictl net rm lab --force")
 def rm(
     ctx: typer.Context,
-    name: NetworkArg,
+    name: NetworkNameArg,
     force: Annotated[bool, typer.Option("--force", "-f", help="Detach every attachment first.")] = False,
     json_mode: JsonOpt = False,
     dry_run: DryRunOpt = False,

@@ -6,16 +6,17 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
+from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, NetnsNameArg, QuietOpt, State
+from cnictl.render.output import Column
 
 app = typer.Typer(no_args_is_help=True, help="Add, list, remove named network namespaces and run commands in them.")
-NameArg = Annotated[str, typer.Argument(help="Namespace name (under /run/netns).", show_default=False)]
+NewNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the new namespace.", show_default=False)]
 
 
 @app.command("add", epilog="Example: cnictl ns add web")
 def add(
     ctx: typer.Context,
-    name: NameArg,
+    name: NewNameArg,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if it already exists.")] = False,
     json_mode: JsonOpt = False,
     dry_run: DryRunOpt = False,
@@ -30,18 +31,18 @@ def add(
 
 
 @app.command("ls", epilog="Example: cnictl ns ls -q")
-def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List named network namespaces."""
     from cnictl import ops
 
-    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
-    st.out.table(ops.ns_list(st.host()), [("name", "NAME"), ("path", "PATH")])
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
+    st.out.table(ops.ns_list(st.host()), [Column("name", "NAME", no_wrap=True), Column("path", "PATH")])
 
 
 @app.command("rm", epilog="Example: cnictl ns rm web")
 def rm(
     ctx: typer.Context,
-    name: NameArg,
+    name: NetnsNameArg,
     missing_ok: Annotated[bool, typer.Option("--missing-ok", help="Succeed if it does not exist.")] = False,
     json_mode: JsonOpt = False,
     dry_run: DryRunOpt = False,
@@ -58,8 +59,10 @@ def rm(
 @app.command("exec", epilog="Example: cnictl ns exec web -- ping -c1 10.20.0.1")
 def exec_(
     ctx: typer.Context,
-    name: NameArg,
-    command: Annotated[list[str], typer.Argument(help="Command and arguments (put them after --).", show_default=False)],
+    name: NetnsNameArg,
+    command: Annotated[
+        list[str], typer.Argument(metavar="COMMAND", help="Command and arguments (put them after --).", show_default=False)
+    ],
 ) -> None:
     """Run a command inside a named namespace (replaces cnictl; exit code is the command's)."""
     import shlex

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+
+from cnictl.cli import complete
 
 if TYPE_CHECKING:
     from cnictl.host import Host
@@ -18,10 +20,33 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print the equivalent ip/nft/sysctl commands and change nothing.")
 ]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Run, echoing each step's equivalent command to stderr.")]
-IfnameOpt = Annotated[str, typer.Option("--ifname", "-i", help="Interface name inside the namespace.")]
-NetworkArg = Annotated[str, typer.Argument(help="Network name.", show_default=False)]
+IfnameOpt = Annotated[str, typer.Option("--ifname", "-i", metavar="IFNAME", help="Interface name inside the namespace.")]
+Format = Literal["auto", "table", "plain", "simple", "github", "tsv"]
+FormatOpt = Annotated[
+    Format,
+    typer.Option("--format", metavar="FORMAT",
+                 help="Table style: auto (rich on a terminal, plain text when piped), table (rich), plain, simple, "
+                      "github, or tsv (rows only)."),
+]
+NetworkArg = Annotated[
+    str, typer.Argument(metavar="NETWORK", help="Network name.", show_default=False, autocompletion=complete.networks)
+]
+NetworkNameArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="Network name.", show_default=False, autocompletion=complete.networks)
+]
+OptionalNetworkArg = Annotated[
+    str | None,
+    typer.Argument(metavar="NETWORK", help="Only this network (default: all).", show_default=False,
+                   autocompletion=complete.networks),
+]
 NetnsArg = Annotated[
-    str, typer.Argument(help="Network namespace: a name under /run/netns or a path such as /proc/PID/ns/net.")
+    str,
+    typer.Argument(metavar="NETNS", help="Network namespace: a name under /run/netns or a path such as /proc/PID/ns/net.",
+                   show_default=False, autocompletion=complete.namespaces),
+]
+NetnsNameArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="Namespace name (under /run/netns).", show_default=False,
+                        autocompletion=complete.namespaces)
 ]
 
 
@@ -36,11 +61,15 @@ class State:
     quiet: bool = False
     dry_run: bool = False
     explain: bool = False
+    fmt: str = "auto"
     _host: Any = field(default=None, repr=False)
     _out: Any = field(default=None, repr=False)
 
-    def merge(self, *, json_mode: bool = False, quiet: bool = False, dry_run: bool = False, explain: bool = False) -> State:
+    def merge(self, *, json_mode: bool = False, quiet: bool = False, dry_run: bool = False, explain: bool = False,
+              fmt: str | None = None) -> State:
         self.json_mode |= json_mode
+        if fmt is not None and fmt != "auto":
+            self.fmt = fmt
         self.quiet |= quiet
         self.dry_run |= dry_run
         self.explain |= explain
@@ -54,7 +83,7 @@ class State:
         if self._out is None:
             from cnictl.render.output import Output
 
-            self._out = Output(json_mode=self.json_mode, quiet=self.quiet, explain=self.explain)
+            self._out = Output(json_mode=self.json_mode, quiet=self.quiet, explain=self.explain, fmt=self.fmt)
         return self._out
 
     def host(self, *, changes: str | None = None) -> Host:

@@ -6,11 +6,30 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, IfnameOpt, JsonOpt, NetnsArg, NetworkArg, QuietOpt, State
+from cnictl.cli.options import (
+    DryRunOpt,
+    ExplainOpt,
+    FormatOpt,
+    IfnameOpt,
+    JsonOpt,
+    NetnsArg,
+    NetworkArg,
+    OptionalNetworkArg,
+    QuietOpt,
+    State,
+)
+from cnictl.render.output import Column
 
 app = typer.Typer(no_args_is_help=True, help="Publish container ports on the host, list and unpublish them.")
-SpecArg = Annotated[str, typer.Argument(help="[HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|/udp]",
-                                        show_default=False)]
+SpecArg = Annotated[
+    str,
+    typer.Argument(metavar="SPEC", show_default=False,
+                   help="Port mapping [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO], e.g. 8080:80 or 127.0.0.1:5353:53/udp; "
+                        "a port may be a range (8000-8009:80-89); PROTO is tcp (default) or udp."),
+]
+COLUMNS = [Column("network", "NETWORK"), Column("netns", "NETNS"), Column("host_ip", "HOST IP", no_wrap=True),
+           Column("host_ports", "HOST", no_wrap=True), Column("container_ip", "CONTAINER IP", no_wrap=True),
+           Column("container_ports", "CONTAINER", no_wrap=True), Column("proto", "PROTO", no_wrap=True)]
 
 
 @app.command("publish", epilog="Example: cnictl port publish lab web 8080:80/tcp")
@@ -40,15 +59,13 @@ def unpublish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: Sp
 @app.command("ls", epilog="Example: cnictl port ls lab --json")
 def ls(
     ctx: typer.Context,
-    network: Annotated[str | None, typer.Argument(help="Only this network.", show_default=False)] = None,
+    network: OptionalNetworkArg = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
+    fmt: FormatOpt = "auto",
 ) -> None:
-    """List published ports."""
+    """List published ports (-q: their specs)."""
     from cnictl import ops
 
-    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet)
-    rows = ops.port_list(st.host(), network)
-    st.out.table(rows, [("network", "NETWORK"), ("netns", "NETNS"), ("host_ip", "HOST IP"), ("host_ports", "HOST"),
-                        ("container_ip", "CONTAINER IP"), ("container_ports", "CONTAINER"), ("proto", "PROTO")],
-                 key="spec")
+    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
+    st.out.table(ops.port_list(st.host(), network), COLUMNS, key="spec")
