@@ -39,15 +39,17 @@ CLI_REFERENCE = "docs/cli-reference.md"
 ERRORS = "docs/errors.md"
 COMPLETIONS = {"bash": "completions/cnictl.bash", "zsh": "completions/_cnictl", "fish": "completions/cnictl.fish"}
 PROG = "cnictl"
-WIDTH = "100"  # click caps help at 80 columns; anything >= 80 gives the same text
+WIDTH = "100"  # typer's rich help fills the width it is given: the reference is drawn at 100 columns
 DETECTION_VAR = "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"
 # Environment that would change what --help or --show-completion prints.
 HELP_ENV: dict[str, str | None] = {
     "COLUMNS": WIDTH,
     "TERMINAL_WIDTH": WIDTH,
     "NO_COLOR": "1",
+    "FORCE_COLOR": None,  # rich would draw colour codes into the Markdown
     DETECTION_VAR: None,  # typer shows "--install-completion [bash|zsh|...]" when it is set
     "CNICTL_STATE_DIR": None,
+    "CNICTL_NETNS": None,
     "CNICTL_FIREWALL": None,
     "CNICTL_OUTPUT": None,
     "_CNICTL_COMPLETE": None,
