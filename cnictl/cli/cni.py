@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cnictl.cli.options import JsonOpt, NetworkArg, State
+from cnictl.plan import changing
 
 if TYPE_CHECKING:
     from cnictl.cni.conf import ConfList
@@ -108,7 +109,8 @@ def add(ctx: typer.Context, network: NetworkArg, netns: CniNetnsArg, ifname: IfO
     """ADD the container to NETWORK: run its plugins in order and cache the result; print the result."""
     st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
     rt = _attachment(netns, ifname, cid, args, cap_args)
-    result = runtime.add(netconf, rt)
+    with changing():  # plugins run one by one: Ctrl-C mid-chain leaves what ran (libcni: the caller DELs)
+        result = runtime.add(netconf, rt)
     out = st.out
     if out.json_mode:
         out.json(result)
@@ -145,7 +147,8 @@ def delete(ctx: typer.Context, network: NetworkArg, netns: CniNetnsArg, ifname: 
     """DEL the container from NETWORK: run its plugins in reverse with the cached result; drop the cache."""
     st, netconf, runtime = _setup(ctx, json_mode, network, conf_dir, cni_path, cache_dir)
     rt = _attachment(netns, ifname, cid, args, cap_args, explicit_only=True)
-    runtime.delete(netconf, rt)
+    with changing():
+        runtime.delete(netconf, rt)
     if st.out.json_mode:
         st.out.json({"network": network, "netns": rt.netns, "container_id": rt.container_id, "ifname": rt.ifname})
     else:
@@ -199,7 +202,8 @@ def gc(
     else:
         keep = [(e.container_id, e.ifname) for e in runtime.cache.attachments()
                 if e.network == netconf.name and e.netns and os.path.exists(e.netns)]
-    deleted = runtime.gc(netconf, keep)
+    with changing():
+        deleted = runtime.gc(netconf, keep)
     if st.out.json_mode:
         st.out.json({"network": network, "valid": [{"containerID": c, "ifname": i} for c, i in keep],
                      "deleted": [{"containerID": c, "ifname": i} for c, i in deleted]})
