@@ -26,16 +26,11 @@ GUARD = ("import os, _signal; _signal.signal(2, lambda s, f: "
 def text(entry: str, python: str | None = None, *, guard: bool = True, name: str = "cnictl") -> str:
     """The launcher of *entry* ("module:function") for the interpreter *python* (default: this one); the program
     sees *name* as sys.argv[0] (as in its usage lines)."""
-    import sysconfig
-
-    import cnictl
+    from cnictl.cni.install import import_roots
 
     module, _, func = entry.partition(":")
     exe = str(Path(python or sys.executable).absolute())
-    paths: list[str] = []
-    for p in (str(Path(cnictl.__file__).resolve().parent.parent), sysconfig.get_paths()["purelib"]):
-        if p not in paths:
-            paths.append(p)
+    paths = import_roots()
     code = (f"{GUARD}; " if guard else "") + f"import sys; sys.argv[0] = {name!r}; sys.path[:0] = {paths!r}; " \
         f"from {module} import {func}; {func}()"
     return f'#!/bin/sh\nexec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'

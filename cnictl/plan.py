@@ -66,15 +66,8 @@ def changing() -> Iterator[None]:
 def held() -> Iterator[None]:
     """A short change made outside a Plan (releasing reservations, reloading rules): Ctrl-C is held until it
     completed, and then the change stands (phase "done")."""
-    with deferred_signals():
-        before = PROGRESS.phase
-        PROGRESS.phase = "changing"
-        try:
-            yield
-        except BaseException:
-            PROGRESS.phase = before
-            raise
-        PROGRESS.phase = "done"
+    with deferred_signals(), changing():
+        yield
 
 
 class Step:

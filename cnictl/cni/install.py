@@ -14,7 +14,6 @@ must hold only root-owned files: the runtime executes whatever it finds there).
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -76,16 +75,7 @@ def install(directory: str) -> dict[str, str]:
     d.mkdir(mode=0o755, parents=True, exist_ok=True)
     path = d / PLUGIN_NAME
     text = launcher_text()
-    tmp = d / f".{PLUGIN_NAME}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o755)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        if os.geteuid() == 0:
-            os.chown(tmp, 0, 0)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from cnictl import launcher
+
+    launcher.write(path, text)
     return {"path": str(path), "launcher": text}
