@@ -76,6 +76,8 @@ class Step:
     summary: str = ""
     echo_after: bool = False
     """--explain echoes this step after it ran (its command names what apply() chose, such as a reserved address)."""
+    clean_only: bool = False
+    """In a teardown, this step runs only if every step before it succeeded (forgetting a record)."""
 
     def apply(self, host: Host) -> None:
         raise NotImplementedError
@@ -208,6 +210,8 @@ class Plan:
         with deferred_signals():
             PROGRESS.phase = "changing"
             for step in self.steps:
+                if step.clean_only and errors:
+                    continue  # something was left: keep what lets the same removal run again
                 if echo is not None:
                     echo(step)
                 try:

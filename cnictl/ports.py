@@ -22,11 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cnictl.errors import ConfigError, ConflictError, cli
+from cnictl.plan import Step
 from cnictl.record import asdict, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
+
+    from cnictl.host import Host
 
 _SPEC = re.compile(
     r"^(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?(?P<hp>\d+)(?:-(?P<hpe>\d+))?:(?P<cp>\d+)(?:-(?P<cpe>\d+))?"
@@ -175,3 +179,50 @@ class PortClaims:
             path.unlink()
         with contextlib.suppress(OSError):
             path.parent.rmdir()
+
+
+# ---- steps ----------------------------------------------------------------------------
+
+
+class ClaimPorts(Step):
+    """Claim the host ports of every mapping for *owner*, all or none (ConflictError naming the holder);
+    undo releases them again."""
+
+    def __init__(self, claims: PortClaims, specs: Sequence[PortSpec], owner: str) -> None:
+        self.claims, self.specs, self.owner = claims, list(specs), owner
+        self.text = ", ".join(str(s) for s in self.specs)
+        self.summary = f"claim host ports {self.text}"
+        self.claimed: list[PortSpec] = []
+
+    def apply(self, host: Host) -> None:
+        try:
+            for s in self.specs:
+                self.claims.claim(s, self.owner)
+                self.claimed.append(s)
+        except BaseException:
+            self.undo(host)
+            raise
+
+    def undo(self, host: Host) -> None:
+        for s in self.claimed:
+            self.claims.release(s)
+        self.claimed = []
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: claim {self.text} under {self.claims.directory}"]
+
+
+class ReleasePorts(Step):
+    """Release the host port claims of mappings (unpublish, detach); already released is fine."""
+
+    def __init__(self, claims: PortClaims, specs: Sequence[PortSpec]) -> None:
+        self.claims, self.specs = claims, list(specs)
+        self.text = ", ".join(str(s) for s in self.specs)
+        self.summary = f"release host ports {self.text}"
+
+    def apply(self, host: Host) -> None:
+        for s in self.specs:
+            self.claims.release(s)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: release {self.text}"]

@@ -22,10 +22,14 @@ from pathlib import Path
 from cnictl.errors import NotFoundError, TransientError, cli
 from cnictl.host import Paths
 from cnictl.model import Attachment, Network
+from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from cnictl.host import Host
 
 
 def attachment_key(netns_key: str, ifname: str) -> str:
@@ -145,3 +149,107 @@ class Store:
     def delete_attachment(self, network: str, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.attachment_path(network, key))
+
+
+# ---- steps: state writes as named Steps (they explain as comment lines: no kernel command) ----------------
+
+
+class SaveNetwork(Step):
+    """Write the network's record (the last step of `net create`); undo removes it again."""
+
+    def __init__(self, store: Store, net: Network) -> None:
+        self.store, self.net = store, net
+        self.summary = f"save network {net.name}"
+
+    def apply(self, host: Host) -> None:
+        self.store.save_network(self.net)
+
+    def undo(self, host: Host) -> None:
+        self.store.delete_network(self.net.name)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: write {self.store.network_path(self.net.name)}"]
+
+
+class RemoveNetwork(Step):
+    """Remove the network's record. In a teardown it runs only when every step before it succeeded
+    (`clean_only`), so a half-removed network keeps its record and `net rm` can simply run again."""
+
+    clean_only = True
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store, self.name = store, name
+        self.summary = f"remove the record of network {name}"
+
+    def apply(self, host: Host) -> None:
+        self.store.delete_network(self.name)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: remove {self.store.network_path(self.name)}"]
+
+
+class SaveAttachment(Step):
+    """Write an attachment's record (the last step of `attach`); undo removes it again.
+
+    *addresses* is read when the step runs: the addresses IPAM reserved earlier in the same plan."""
+
+    def __init__(self, store: Store, att: Attachment, addresses: Callable[[], list[str]] | None = None,
+                 ports: list[dict[str, Any]] | None = None) -> None:
+        self.store, self.att, self.addresses, self.ports = store, att, addresses, ports
+        self.summary = f"record attachment {att.netns}/{att.ifname}"
+
+    def _path(self) -> Path:
+        return self.store.attachment_path(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
+
+    def apply(self, host: Host) -> None:
+        if self.addresses is not None:
+            self.att.addresses = self.addresses()
+        if self.ports is not None:
+            self.att.ports = list(self.ports)
+        self.store.save_attachment(self.att)
+
+    def undo(self, host: Host) -> None:
+        self.store.delete_attachment(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: write {self._path()}"]
+
+
+class SaveAttachmentPorts(Step):
+    """Rewrite an attachment's record with another list of published ports; undo writes the previous list back.
+
+    *what* says what changes, for the explained line (`+8080:80/tcp`, `-8080:80/tcp`)."""
+
+    def __init__(self, store: Store, att: Attachment, ports: list[dict[str, Any]], what: str) -> None:
+        self.store, self.att, self.ports, self.what = store, att, list(ports), what
+        self.before: list[dict[str, Any]] | None = None
+        self.summary = f"record ports {what} on {att.netns}/{att.ifname}"
+
+    def apply(self, host: Host) -> None:
+        self.before = list(self.att.ports)
+        self.att.ports = list(self.ports)
+        self.store.save_attachment(self.att)
+
+    def undo(self, host: Host) -> None:
+        if self.before is not None:
+            self.att.ports = self.before
+            self.store.save_attachment(self.att)
+            self.before = None
+
+    def explain(self, host: Host) -> list[str]:
+        path = self.store.attachment_path(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
+        return [f"# state: write {path} (ports {self.what})"]
+
+
+class ForgetAttachment(Step):
+    """Remove an attachment's record (the last step of a detach); already gone is fine."""
+
+    def __init__(self, store: Store, network: str, key: str, label: str) -> None:
+        self.store, self.network, self.key = store, network, key
+        self.summary = f"forget attachment {label}"
+
+    def apply(self, host: Host) -> None:
+        self.store.delete_attachment(self.network, self.key)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: remove {self.store.attachment_path(self.network, self.key)}"]

@@ -47,6 +47,8 @@ from cnictl.plan import Step  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cnictl.host import Host
     from cnictl.netns import NetnsRef
 
@@ -89,3 +91,26 @@ class WriteSysctl(Step):
     def explain(self, host: Host) -> list[str]:
         prefix = f"{self.netns.exec_prefix()} " if self.netns is not None else host.exec_prefix()
         return [f"{prefix}sysctl -w {self.key}={self.value}"]
+
+
+class PersistSysctls(Step):
+    """Write sysctl settings into a sysctl.d file, so they hold after a reboot (`forward --persist`).
+
+    The file is replaced as a whole; it is cnictl's own (a name no package uses)."""
+
+    HEADER = "# written by cnictl forward --persist\n"
+
+    def __init__(self, path: Path, values: dict[str, str]) -> None:
+        self.path, self.values = path, dict(values)
+        self.summary = f"persist in {path}"
+
+    def _body(self) -> str:
+        return "".join(f"{k} = {v}\n" for k, v in self.values.items())
+
+    def apply(self, host: Host) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(self.HEADER + self._body())
+
+    def explain(self, host: Host) -> list[str]:
+        text = (self.HEADER + self._body()).replace("\n", "\\n")
+        return [f"printf '{text}' > {self.path}"]

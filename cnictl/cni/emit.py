@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnictl.errors import ConfigError, UnsupportedFieldError
+from cnictl.plan import Step
 
 if TYPE_CHECKING:
     from cnictl.host import Host
@@ -139,3 +140,41 @@ def emit(host: Host, network: str, out: str | None = None, flavour: str = DEFAUL
     path = target(out, network)
     write(path, data)
     return {"path": str(path), "conflist": data}
+
+
+# ---- steps: the conflist `net create --cni-conf-dir` writes and `net rm` removes --------------
+
+
+class WriteConflist(Step):
+    """Write a network's conflist into a runtime's conf dir (`net create --cni-conf-dir`); undo removes it."""
+
+    def __init__(self, path: Path, data: dict[str, Any], network: str) -> None:
+        self.path, self.data, self.network = path, data, network
+        self.summary = f"write CNI conflist {path}"
+        self.written = False
+
+    def apply(self, host: Host) -> None:
+        write(self.path, self.data)
+        self.written = True
+
+    def undo(self, host: Host) -> None:
+        if self.written:
+            self.path.unlink(missing_ok=True)
+            self.written = False
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# CNI: write {self.path} (cnictl cni emit {self.network})"]
+
+
+class RemoveConflist(Step):
+    """Remove the conflist written at `net create` (`net rm`); already gone is fine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.summary = f"remove CNI conflist {path}"
+
+    def apply(self, host: Host) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"rm -f {self.path}"]
