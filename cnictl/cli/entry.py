@@ -5,6 +5,11 @@ with exit 130 and one line. While a change is applied, Ctrl-C raises KeyboardInt
 back. Once the change has completed, Ctrl-C is held until the result is printed, and the exit is 0: the
 change stands (see cnictl.plan.Progress). This module imports only the standard library's os and signal
 and cnictl.plan, so the handler is in place a millisecond after the interpreter starts.
+
+`cnictl attach` and `cnictl detach` run once per container, from scripts: for them main() builds a command
+tree of just that command (cnictl.cli.main.build(only=...)), so the other commands' modules are neither
+imported nor turned into click commands; typer still parses the line. Everything else (help, completion,
+any other command) gets the whole tree. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import signal
 from cnictl.plan import PROGRESS
 
 NOTHING_CHANGED = "interrupted; nothing was changed"
+
+HOT = ("attach", "detach")  # run with a tree of themselves alone
+# the root's options that take a value (cnictl.cli.main.root), and its flags that may come before a hot command
+ROOT_VALUED = ("--netns", "--state-dir", "--firewall")
+ROOT_FLAGS = ("--json", "--quiet", "-q", "--dry-run", "--explain")
 
 
 def on_sigint(signum: int, frame: object) -> None:
@@ -41,19 +51,39 @@ def main() -> None:
     late Ctrl-C to land in (Python restores the default SIGINT action while it finalises, which would kill the
     process after a change that completed)."""
     install()
-    from cnictl.cli.main import run
+    import sys
 
+    from cnictl.cli.main import build, run
+
+    hot = hot_command(sys.argv[1:])
+    if hot is not None and "_CNICTL_COMPLETE" in os.environ:
+        hot = None  # shell completion may complete any command: the whole tree
     try:
-        run()
+        run(build(only=(hot,)) if hot is not None else None)
         code: object = 0
     except SystemExit as e:
         code = e.code
     if code is not None and not isinstance(code, int):
-        import sys
-
         sys.stderr.write(f"{code}\n")
         code = 1
     _flush_and_exit(code or 0)
+
+
+def hot_command(argv: list[str]) -> str | None:
+    """The hot command (attach, detach) this command line runs, or None: only the root's own options may
+    come before it, so that a tree of that command alone parses the line exactly as the whole tree would."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ROOT_FLAGS:
+            i += 1
+        elif word in ROOT_VALUED:
+            i += 2
+        elif word.split("=", 1)[0] in ROOT_VALUED and "=" in word:
+            i += 1
+        else:
+            return word if word in HOT else None
+    return None
 
 
 def _flush_and_exit(code: int) -> None:

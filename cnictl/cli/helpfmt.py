@@ -19,6 +19,24 @@ def _no_type(ctx: Any) -> None:
     return None
 
 
+def _no_type_label(param: Any) -> None:
+    """typer 0.28 labels an argument with its click type's metavar, or `<str>` when it has none: give the
+    argument a copy of its type whose metavar is empty instead of missing (a choice keeps its `[a|b]`)."""
+    import copy
+
+    if getattr(param, "type", None) is None:  # typer 0.29 has display_type_rich instead
+        return
+    kind = copy.copy(param.type)
+    get_metavar = kind.get_metavar
+
+    def metavar(*args: Any, **kwargs: Any) -> Any:
+        found = get_metavar(*args, **kwargs)
+        return "" if found is None else found
+
+    kind.get_metavar = metavar
+    param.type = kind
+
+
 def _usage_pieces(param: TyperArgument) -> Any:
     def pieces(ctx: Any) -> list[str]:
         name = param.metavar or (param.name or "").upper()
@@ -45,7 +63,8 @@ def tidy_param(param: Any) -> None:
             param.metavar = (param.name or "").upper()
         if param.nargs != 1 and not param.metavar.endswith("..."):
             param.metavar += "..."
-        param.display_type_rich = _no_type  # type: ignore[method-assign]
+        param.display_type_rich = _no_type  # type: ignore[attr-defined, unused-ignore]  # typer 0.29
+        _no_type_label(param)  # typer 0.28
         param.get_usage_pieces = _usage_pieces(param)  # type: ignore[method-assign]
 
 

@@ -1,44 +1,71 @@
-"""Root command: global options, the command groups, and run(), which maps errors to exit codes."""
+"""Root command: global options, the command tree, and run(), which maps errors to exit codes.
+
+The tree is built on demand: `app` (the whole tree, as the tests and scripts/gen_docs.py use it) is made on
+first access, and build(only=...) makes a tree of just the named top-level commands, which is what
+cnictl.cli.entry runs for `cnictl attach` and `cnictl detach` (see docs/performance.md). Both trees share
+the root callback and every setting, so a command parses, helps and fails the same in either.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer import Abort
 from typer.exceptions import TyperException
 
-from cnictl.cli import attach as attach_cmds
-from cnictl.cli import cni, complete, forward, fw, ipam, link, net, ns, port
-from cnictl.cli import doctor as doctor_cmds
+from cnictl.cli import complete, state
 from cnictl.cli.helpfmt import HelpGroup
 from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
 
-JSON_ERRORS = False
+if TYPE_CHECKING:
+    app: typer.Typer
 
-app = typer.Typer(
-    name="cnictl",
-    cls=HelpGroup,
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Host and container networking on Linux: namespaces, bridges, veth pairs, IPAM, forwarding and nftables.",
-    epilog="Example: cnictl net create lab --subnet 10.20.0.0/24 && cnictl ns add web && cnictl attach lab web",
-)
-app.add_typer(net.app, name="net")
-app.add_typer(ns.app, name="ns")
-app.add_typer(ipam.app, name="ipam")
-app.add_typer(forward.app, name="forward")
-app.add_typer(port.app, name="port")
-app.add_typer(fw.app, name="fw")
-app.add_typer(link.app, name="link")
-app.add_typer(cni.app, name="cni")
-app.command(epilog=attach_cmds.ATTACH_EPILOG)(attach_cmds.attach)
-app.command(epilog=attach_cmds.DETACH_EPILOG)(attach_cmds.detach)
-app.command(epilog=doctor_cmds.EPILOG)(doctor_cmds.doctor)
+# top-level command groups, in --help order: name -> module (each has `app`, a typer.Typer)
+GROUPS = ("net", "ns", "ipam", "forward", "port", "fw", "link", "cni")
+# top-level commands: name -> (module, function, the module's epilog constant)
+COMMANDS = {
+    "attach": ("attach", "attach", "ATTACH_EPILOG"),
+    "detach": ("attach", "detach", "DETACH_EPILOG"),
+    "doctor": ("doctor", "doctor", "EPILOG"),
+}
+
+
+def build(only: tuple[str, ...] | None = None) -> typer.Typer:
+    """The root typer app with every command, or with only the top-level commands named in *only*
+    (their modules alone are imported)."""
+    import importlib
+
+    root_app = typer.Typer(
+        name="cnictl",
+        cls=HelpGroup,
+        no_args_is_help=True,
+        rich_markup_mode="markdown",
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help="Host and container networking on Linux: namespaces, bridges, veth pairs, IPAM, forwarding and nftables.",
+        epilog="Example: cnictl net create lab --subnet 10.20.0.0/24 && cnictl ns add web && cnictl attach lab web",
+    )
+    for name in GROUPS:
+        if only is None or name in only:
+            root_app.add_typer(importlib.import_module(f"cnictl.cli.{name}").app, name=name)
+    for name, (module, func, epilog) in COMMANDS.items():
+        if only is None or name in only:
+            mod = importlib.import_module(f"cnictl.cli.{module}")
+            root_app.command(epilog=getattr(mod, epilog))(getattr(mod, func))
+    root_app.callback()(root)
+    return root_app
+
+
+def __getattr__(name: str) -> Any:
+    """`app`, the whole command tree, built on first use."""
+    if name == "app":
+        if "app" not in globals():
+            globals()["app"] = build()
+        return globals()["app"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _version(value: bool) -> None:
@@ -49,7 +76,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     netns: Annotated[
@@ -81,19 +107,19 @@ def root(
     5 rollback incomplete, 6 missing privilege or dependency, 75 temporary (retry), 130 interrupted (nothing left
     of the change). See docs/errors.md.
     """
-    global JSON_ERRORS
     from cnictl.plan import PROGRESS
 
     if PROGRESS.phase == "startup":
         PROGRESS.phase = "idle"  # the command runs: from now on Ctrl-C raises KeyboardInterrupt (rollback)
     json_mode = json_mode or os.environ.get("CNICTL_OUTPUT") == "json"
-    JSON_ERRORS = json_mode
+    state.JSON_ERRORS = json_mode
     ctx.obj = State(netns=netns, state_dir=state_dir, firewall=firewall, json_mode=json_mode, quiet=quiet,
                     dry_run=dry_run, explain=explain)
 
 
-def run() -> None:
-    """Console entry point: run the app and turn cnictl errors into one line and an exit code.
+def run(tree: typer.Typer | None = None) -> None:
+    """Console entry point: run the app (*tree*, default the whole one) and turn cnictl errors into one line
+    and an exit code.
 
     An interrupt (Ctrl-C) is reported by what it met (cnictl.plan.PROGRESS): before any change, exit 130 and
     "nothing was changed"; during a change that was rolled back, exit 130 and "changes were rolled back";
@@ -103,7 +129,7 @@ def run() -> None:
 
     debug = os.environ.get("CNICTL_DEBUG") == "1"
     try:
-        rc = app(standalone_mode=False)
+        rc = (tree if tree is not None else __getattr__("app"))(standalone_mode=False)
     except TyperException as e:  # the parser's own errors: one line and exit 2, like any bad input
         if PROGRESS.interrupted:
             _interrupted()
@@ -155,7 +181,7 @@ def _interrupted() -> None:
     else:
         err = Interrupted("interrupted; changes were rolled back" if PROGRESS.rolled_back else NOTHING_CHANGED)
         code = 130
-    if JSON_ERRORS or "--json" in sys.argv:
+    if state.JSON_ERRORS or "--json" in sys.argv:
         _print_error(err)
     else:
         sys.stderr.write(f"cnictl: {err.one_line()}\n")  # type: ignore[attr-defined]
@@ -180,4 +206,4 @@ def _usage_error(e: TyperException) -> object:
 def _print_error(e: object) -> None:
     from cnictl.render.output import Output
 
-    Output(json_mode=JSON_ERRORS or "--json" in sys.argv).error(e)  # type: ignore[arg-type]
+    Output(json_mode=state.JSON_ERRORS or "--json" in sys.argv).error(e)  # type: ignore[arg-type]

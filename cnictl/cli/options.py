@@ -73,9 +73,9 @@ class State:
         self.quiet |= quiet
         self.dry_run |= dry_run
         self.explain |= explain
-        from cnictl.cli import main
+        from cnictl.cli import state
 
-        main.JSON_ERRORS = self.json_mode
+        state.JSON_ERRORS = self.json_mode
         return self
 
     @property

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnictl import __version__, errors
-from cnictl.cli import main
+from cnictl.cli import main, state
 from cnictl.errors import (
     ALL_ERRORS,
     CnictlError,
@@ -408,7 +408,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("CNICTL_DEBUG", "CNICTL_OUTPUT", "CNICTL_FIREWALL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CNICTL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(main, "JSON_ERRORS", False)
+    monkeypatch.setattr(state, "JSON_ERRORS", False)
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

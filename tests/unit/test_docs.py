@@ -94,7 +94,7 @@ def _parses(argv: list[str]) -> tuple[int, str]:
     """Exit code and output of the command line with --help added: 0 when every command and option exists."""
     from typer.testing import CliRunner
 
-    from cnictl.cli import main
+    from cnictl.cli import main, state
 
     if argv and argv[-1].startswith("-") and _takes_value(main, argv):
         # appending --help would make it the option's value, and the command would really run
@@ -104,11 +104,11 @@ def _parses(argv: list[str]) -> tuple[int, str]:
         argv = argv[:i] + ["--help"] + argv[i:]
     else:
         argv = argv + ["--help"]
-    saved = main.JSON_ERRORS
+    saved = state.JSON_ERRORS
     try:
         result = CliRunner().invoke(main.app, argv, prog_name="cnictl")
     finally:
-        main.JSON_ERRORS = saved
+        state.JSON_ERRORS = saved
     return result.exit_code, result.output
 
 

@@ -22,6 +22,7 @@ from cnictl.cli import doctor as doctor_cli
 from cnictl.cli import forward as forward_cli
 from cnictl.cli import link as link_cli
 from cnictl.cli import main
+from cnictl.cli import state as cli_state
 from cnictl.render.output import FORMATS, Column, Output, fit_widths, human_count
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -34,12 +35,12 @@ def state(tmp_path: Path) -> Path:
 
 
 def cli(state: Path, *args: str, columns: int = 80, env: dict[str, str] | None = None) -> Any:
-    saved = main.JSON_ERRORS
+    saved = cli_state.JSON_ERRORS
     try:
         r = CliRunner(env={"COLUMNS": str(columns), "NO_COLOR": None, "FORCE_COLOR": None, "CNICTL_OUTPUT": None,
                            "CNICTL_NETNS": None, **(env or {})}).invoke(main.app, ["--state-dir", str(state), *args])
     finally:
-        main.JSON_ERRORS = saved
+        cli_state.JSON_ERRORS = saved
     assert r.exit_code == 0, (args, r.output, r.exception)
     return r
 
