@@ -51,6 +51,17 @@ def setns_fd(fd: int) -> None:
     _check(_lib().setns(fd, CLONE_NEWNET), "setns")
 
 
+def same_netns(a: str | int, b: str | int = "/proc/thread-self/ns/net") -> bool:
+    """Are *a* and *b* (paths or open fds; *b* by default this thread's own) one network namespace?
+    Compared by (st_dev, st_ino) of the nsfs files; False when either cannot be looked at."""
+    try:
+        sa = os.fstat(a) if isinstance(a, int) else os.stat(a)
+        sb = os.fstat(b) if isinstance(b, int) else os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def validate_name(name: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise ConfigError(

@@ -2,46 +2,32 @@
 
 The delegate gets the *same* stdin bytes and the same environment except `CNI_COMMAND`; its stderr is
 passed through; its error object is raised again with its own code (SPEC.md section 4, libcni
-`invoke.DelegateAdd`). A type that names a path is refused before anything runs (CVE-2021-20206).
+`invoke.DelegateAdd`). Finding and running it is `cni.exec` (shared with the runtime): a type that names a
+path is refused before anything runs, and a delegate that is not in CNI_PATH is code 50.
 
 `DelegatedIPAM` is the Step that `ops.attach` runs in place of `steps.ReserveIP`: its apply is the
 IPAM ADD (the result's `ips` become the leases), its undo the IPAM DEL, so a failed attach gives the
 addresses back (CHECKLIST 20).
-
-    >>> find("host-local", "/nonexistent")
-    Traceback (most recent call last):
-    ...
-    cnictl.errors.CniError: failed to find plugin "host-local" in path [/nonexistent]
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import subprocess
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from cnictl.cni import types as T
+from cnictl.cni.exec import find, run
 from cnictl.errors import CniError
 from cnictl.steps import ReserveIP
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from cnictl.host import Host
 
 TIMEOUT = 60.0
-
-
-def find(kind: str, cni_path: str) -> str:
-    """The first regular file named *kind* in the `:`-separated *cni_path* (code 50 when there is none)."""
-    T.validate_plugin_type(kind)
-    dirs = [d for d in cni_path.split(":") if d]
-    for d in dirs:
-        path = os.path.join(d, kind)
-        if os.path.isfile(path):
-            return path
-    raise CniError(T.PLUGIN_NOT_AVAILABLE, f'failed to find plugin "{kind}" in path [{" ".join(dirs)}]')
 
 
 def execute(kind: str, command: str, env: Mapping[str, str], stdin: bytes) -> dict[str, Any] | None:
@@ -50,21 +36,13 @@ def execute(kind: str, command: str, env: Mapping[str, str], stdin: bytes) -> di
     child_env = dict(env)
     child_env["CNI_COMMAND"] = command
     try:
-        proc = subprocess.run([path], input=stdin, env=child_env, stdout=subprocess.PIPE, timeout=TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        raise CniError(T.TRY_AGAIN_LATER, f"IPAM plugin {kind} timed out", f"{command} took over {TIMEOUT:g}s") from None
-    except OSError as e:
-        raise CniError(T.PLUGIN_NOT_AVAILABLE, f"failed to run IPAM plugin {kind}", str(e)) from None
-    out = proc.stdout.strip()
-    if proc.returncode != 0:
-        try:
-            err = json.loads(out)
-            code, msg = int(err["code"]), str(err["msg"])
-            details = str(err.get("details") or "")
-        except (ValueError, TypeError, KeyError, RecursionError):
-            raise CniError(T.INTERNAL, f"IPAM plugin {kind} failed ({command})",
-                           out.decode("utf-8", "replace")[:500] or f"exit status {proc.returncode}") from None
-        raise CniError(code if code >= 0 else T.INTERNAL, msg, details)
+        out = run(path, stdin, child_env, timeout=TIMEOUT).strip()
+    except CniError as e:
+        if e.cni_code == T.TRY_AGAIN_LATER and e.msg.endswith("timed out"):
+            raise CniError(T.TRY_AGAIN_LATER, f"IPAM plugin {kind} timed out", f"{command} took over {TIMEOUT:g}s") from None
+        if e.cni_code == T.UNKNOWN:  # no error object we could read: the delegate failed, we cannot say how
+            raise CniError(T.INTERNAL, f"IPAM plugin {kind} failed ({command})", e.message[:500]) from None
+        raise
     if command != "ADD":
         return None
     try:

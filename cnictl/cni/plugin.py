@@ -13,6 +13,9 @@ Validation follows the reference skel, in its order: environment, stdin, JSON, n
 then the verb. Every failure prints exactly one error object on stdout and exits 1; stderr is for logs.
 `run(env, stdin)` is the whole plugin as a function that never raises (the fuzz test calls it).
 
+This module is the entry and the verbs; `plugin_conf` reads and validates the request (netconf, CNI_*
+environment, CNI_ARGS, runtimeConfig), `plugin_result` builds what is printed (result, VERSION, error).
+
     >>> code, out = run({"CNI_COMMAND": "VERSION"}, b"")
     >>> code, json.loads(out)["supportedVersions"][-1]
     (0, '1.1.0')
@@ -25,297 +28,31 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
 
+from cnictl.cni import plugin_conf as C
+from cnictl.cni import plugin_result as R
 from cnictl.cni import types as T
+from cnictl.cni.plugin_conf import COMMANDS, Conf
 from cnictl.errors import CnictlError, CniError
-from cnictl.record import field, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, TextIO
 
     from cnictl.host import Host
     from cnictl.model import Network
-    from cnictl.ops import NetworkRequest, Outcome
     from cnictl.steps import ReserveIP
 
-COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+__all__ = ["CHECK_FAILED", "COMMANDS", "GC_INCOMPLETE", "Conf", "main", "run"]
+
 CHECK_FAILED = 101
 """Plugin-specific code: CHECK found the attachment different from prevResult (or missing)."""
 GC_INCOMPLETE = 102
 """Plugin-specific code: GC removed what it could, and some removals failed."""
 
-# network options accepted inline in the plugin configuration: key -> (NetworkRequest field, type)
-_OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "subnet": ("subnets", (str, list)),
-    "subnets": ("subnets", list),
-    "gateway": ("gateway", str),
-    "ipRange": ("ip_range", str),
-    "bridge": ("bridge", str),
-    "driver": ("driver", str),
-    "parent": ("parent", str),
-    "mode": ("mode", str),
-    "vlan": ("vlan", int),
-    "mtu": ("mtu", int),
-    "internal": ("internal", bool),
-    "ipMasq": ("masquerade", bool),
-    "isolate": ("isolate", bool),
-    "icc": ("icc", bool),
-    "firewall": ("firewall", str),
-    "hostAccess": ("host_access", bool),
-}
-_REQUIRED_ENV = {
-    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
-    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
-    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME"),
-}
-
-
-# ---------------------------------------------------------------------------------------
-# the configuration
-# ---------------------------------------------------------------------------------------
-@record
-class Conf:
-    """The request: what the runtime sent on stdin and in CNI_* variables, validated."""
-
-    command: str
-    version: str
-    name: str
-    raw: dict[str, Any]
-    stdin: bytes
-    env: dict[str, str]
-    network: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-    ipam_type: str | None = None  # a delegated IPAM plugin; None = cnictl's own store
-    state_dir: str | None = None
-    hairpin: bool = True  # hairpinMode: the bridge port in hairpin mode (podman and netavark always do it)
-
-    @property
-    def container_id(self) -> str:
-        return self.env.get("CNI_CONTAINERID", "")
-
-    @property
-    def ifname(self) -> str:
-        return self.env.get("CNI_IFNAME", "")
-
-    @property
-    def netns(self) -> str:
-        return self.env.get("CNI_NETNS", "")
-
-
-def _bad(key: str, value: Any, why: str) -> CniError:
-    """Code 7 (invalid network config), naming the key of the configuration (runtimeConfig.*, args.* included)."""
-    return CniError(T.INVALID_CONFIG, f'invalid "{key}" in the network configuration', f"{json.dumps(value)[:200]}: {why}")
-
-
-def _bad_env(key: str, why: str) -> CniError:
-    """Code 4 (invalid necessary environment variables), naming the variable: a value from CNI_ARGS."""
-    return CniError(T.INVALID_ENV, f"invalid {key} in CNI_ARGS", why)
-
-
-def _parse_env(env: Mapping[str, str]) -> str:
-    cmd = env.get("CNI_COMMAND", "")
-    if not cmd:
-        raise CniError(T.INVALID_ENV, "required env variables [CNI_COMMAND] missing")
-    if cmd not in COMMANDS:
-        raise CniError(T.INVALID_ENV, f"unknown CNI_COMMAND: {cmd}")
-    missing = [k for k in _REQUIRED_ENV.get(cmd, ()) if not env.get(k)]
-    if missing:
-        raise CniError(T.INVALID_ENV, f"required env variables [{','.join(missing)}] missing")
-    if cmd in _REQUIRED_ENV:
-        cid = T.validate_container_id(env["CNI_CONTAINERID"])
-        if len(cid) > 255:
-            raise CniError(T.INVALID_ENV, "containerID is too long", "at most 255 characters")
-        T.validate_ifname(env["CNI_IFNAME"])
-    netns = env.get("CNI_NETNS", "")
-    if netns and cmd in _REQUIRED_ENV and ("\0" in netns or len(netns) > 4096):
-        raise CniError(T.INVALID_ENV, "invalid CNI_NETNS", repr(netns[:100]))
-    return cmd
-
-
-def _decode(stdin: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(stdin)
-    except (ValueError, RecursionError) as e:
-        raise CniError(T.DECODING_FAILURE, "failed to decode the network configuration", str(e)[:200]) from None
-    if not isinstance(data, dict):
-        raise CniError(T.DECODING_FAILURE, "failed to decode the network configuration", "not a JSON object")
-    # the fields skel decodes into typed Go fields: a wrong JSON type is a decoding failure there (null is "")
-    ipam = data.get("ipam")
-    typed = [(k, data.get(k)) for k in ("cniVersion", "name", "type")]
-    if ipam is not None and not isinstance(ipam, dict):
-        raise CniError(T.DECODING_FAILURE, "failed to decode the network configuration", '"ipam" is not an object')
-    if isinstance(ipam, dict):
-        typed.append(("ipam.type", ipam.get("type")))
-    for key, value in typed:
-        if value is not None and not isinstance(value, str):
-            raise CniError(T.DECODING_FAILURE, "failed to decode the network configuration", f'"{key}" is not a string')
-    return data
-
-
-def _version(data: dict[str, Any]) -> str:
-    v = data.get("cniVersion")
-    if v is None or v == "":
-        return "0.1.0"
-    if v not in T.VERSIONS:
-        raise CniError(T.INCOMPATIBLE_VERSION, "incompatible CNI versions",
-                       f'config is "{v[:50]}", plugin supports {json.dumps(list(T.VERSIONS))}')
-    return v
-
-
-def _header(cmd: str, stdin: bytes) -> tuple[dict[str, Any], str, str]:
-    """skel's part: JSON, network name, version, the verb allowed by the version: (data, name, version)."""
-    data = _decode(stdin)
-    name = T.validate_network_name(data.get("name"))
-    version = _version(data)
-    if cmd == "CHECK" and not T.at_least(version, "0.4.0"):
-        raise CniError(T.INCOMPATIBLE_VERSION, "config version does not allow CHECK", f'config is "{version}"')
-    if cmd in ("GC", "STATUS") and not T.at_least(version, "1.1.0"):
-        raise CniError(T.INCOMPATIBLE_VERSION, f"config version does not allow {cmd}", f'config is "{version}"')
-    return data, name, version
-
-
-def _conf(cmd: str, env: Mapping[str, str], stdin: bytes,
-          header: tuple[dict[str, Any], str, str] | None = None) -> Conf:
-    """The validated request; *header* is _header's answer when the caller has it already."""
-    data, name, version = header or _header(cmd, stdin)
-    conf = Conf(cmd, version, name, data, stdin, dict(env))
-    if data.get("type"):
-        T.validate_plugin_type(data["type"])
-    network = data.get("network", name)
-    if not isinstance(network, str):
-        raise _bad("network", network, "give the name of a cnictl network")
-    conf.network = T.validate_network_name(network)
-    if len(network) > 63:
-        raise _bad("network", network, "cnictl network names have at most 63 characters")
-    for key, (attr, expected) in _OPTIONS.items():
-        if key not in data:
-            continue
-        value: Any = data[key]
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise _bad(key, value, "wrong type")
-        if attr == "subnets":
-            value = [value] if isinstance(value, str) else value
-            if not value or not all(isinstance(s, str) for s in value):
-                raise _bad(key, data[key], "give a CIDR or a list of CIDRs")
-        conf.options[attr] = value
-    state_dir = data.get("stateDir")
-    if state_dir is not None and (not isinstance(state_dir, str) or not state_dir.startswith("/") or "\0" in state_dir):
-        raise _bad("stateDir", state_dir, "give an absolute path")
-    conf.state_dir = state_dir or env.get("CNICTL_STATE_DIR") or None
-    hairpin = data.get("hairpinMode", True)
-    if not isinstance(hairpin, bool):
-        raise _bad("hairpinMode", hairpin, "give true or false")
-    conf.hairpin = hairpin
-    ipam = data.get("ipam")
-    if isinstance(ipam, dict) and ipam:
-        kind = ipam.get("type") or "cnictl"
-        T.validate_plugin_type(kind)
-        if kind != "cnictl":
-            conf.ipam_type = kind
-    return conf
-
-
-def _request(conf: Conf) -> NetworkRequest | None:
-    """The inline network options as a NetworkRequest (None when the config only names a network)."""
-    if not conf.options:
-        return None
-    from cnictl.ops import NetworkRequest
-
-    return NetworkRequest(name=conf.network, **conf.options)
-
-
-# ---------------------------------------------------------------------------------------
-# runtime inputs: CNI_ARGS, runtimeConfig, args.cni
-# ---------------------------------------------------------------------------------------
-def _cni_args(conf: Conf) -> dict[str, str]:
-    return T.check_known_args(T.parse_args(conf.env.get("CNI_ARGS", "")), ("IP", "MAC", "GATEWAY"))
-
-
-def _section(data: dict[str, Any], *path: str) -> dict[str, Any]:
-    for key in path:
-        value = data.get(key)
-        if not isinstance(value, dict):
-            return {}
-        data = value
-    return data
-
-
-def _requested_ips(conf: Conf, args: dict[str, str]) -> list[str]:
-    """runtimeConfig.ips, else args.cni.ips, else CNI_ARGS IP= (CONVENTIONS.md: args win over CNI_ARGS)."""
-    from cnictl.ipam.allocator import parse_ip
-
-    where = ""
-    for where, value in (("runtimeConfig.ips", _section(conf.raw, "runtimeConfig").get("ips")),
-                         ("args.cni.ips", _section(conf.raw, "args", "cni").get("ips"))):
-        if value is not None:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise _bad(where, value, "give a list of addresses")
-            texts = value
-            break
-    else:
-        where, texts = "", [t for t in args.get("IP", "").split(",") if t]
-    out = []
-    for text in texts:
-        try:
-            out.append(str(parse_ip(text.split("/")[0], "requested IP")))
-        except CnictlError as e:  # a value of the configuration is code 7; one of the environment, code 4
-            raise (_bad(where, text, e.message) if where else _bad_env("IP", e.message)) from None
-    return out
-
-
-def _requested_mac(conf: Conf, args: dict[str, str]) -> str | None:
-    from cnictl.model import validate_mac
-
-    sources = (("runtimeConfig.mac", _section(conf.raw, "runtimeConfig").get("mac")),
-               ("args.cni.mac", _section(conf.raw, "args", "cni").get("mac")), ("", args.get("MAC")))
-    where, mac = next(((w, m) for w, m in sources if m), ("", None))  # runtimeConfig, else args, else CNI_ARGS
-    if mac is None:
-        return None
-    if not isinstance(mac, str):
-        raise _bad(where, mac, "give a MAC address")
-    try:
-        return validate_mac(mac)
-    except CnictlError as e:  # a value of the configuration is code 7; one of the environment, code 4
-        raise (_bad(where, mac, e.message) if where else _bad_env("MAC", e.message)) from None
-
-
-def _port_specs(conf: Conf) -> list[str]:
-    """runtimeConfig.portMappings as cnictl -p specs ([HOST_IP:]HOST_PORT:CONTAINER_PORT/PROTO)."""
-    maps = _section(conf.raw, "runtimeConfig").get("portMappings")
-    if maps is None:
-        return []
-    if not isinstance(maps, list):
-        raise _bad("runtimeConfig.portMappings", maps, "must be a list")
-    specs = []
-    for m in maps:
-        if not isinstance(m, dict):
-            raise _bad("runtimeConfig.portMappings", m, "each mapping is an object")
-        hp, cp, proto, hip = m.get("hostPort"), m.get("containerPort"), m.get("protocol") or "tcp", m.get("hostIP") or ""
-        if not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in (hp, cp)):
-            raise _bad("runtimeConfig.portMappings", m, "hostPort and containerPort must be 1-65535")
-        if not isinstance(proto, str) or proto.lower() not in ("tcp", "udp") or not isinstance(hip, str):
-            raise _bad("runtimeConfig.portMappings", m, "protocol must be tcp or udp, hostIP an IPv4 address")
-        host_ip = "" if hip in ("", "0.0.0.0") else hip
-        specs.append(f"{host_ip + ':' if host_ip else ''}{hp}:{cp}/{proto.lower()}")
-    from cnictl.ports import PortSpec
-
-    for s in specs:
-        try:
-            PortSpec.parse(s)
-        except CnictlError as e:
-            raise CniError(T.INVALID_CONFIG, "invalid port mapping", e.message) from None
-    return specs
-
-
-def _prev_result(conf: Conf) -> dict[str, Any] | None:
-    prev = conf.raw.get("prevResult")
-    if prev is None:
-        return None
-    if isinstance(prev, dict) and not prev.get("cniVersion"):
-        prev = {**prev, "cniVersion": conf.version}
-    return T.normalise_result(prev)
+_conf = C.parse  # the validated request (tests call it by this name)
+_result = R.result  # the ADD result
 
 
 # ---------------------------------------------------------------------------------------
@@ -336,7 +73,7 @@ def _check_netns(conf: Conf) -> None:
     import stat
 
     from cnictl.errors import NetnsNotFoundError
-    from cnictl.netns import NetnsRef
+    from cnictl.netns import NetnsRef, same_netns
 
     try:
         ref = NetnsRef.parse(conf.netns)
@@ -352,12 +89,10 @@ def _check_netns(conf: Conf) -> None:
     except CnictlError as e:
         raise CniError(T.INVALID_ENV, "invalid CNI_NETNS", e.message) from None
     try:
-        st = os.fstat(fd)
-        own = os.stat("/proc/thread-self/ns/net")
+        own = same_netns(fd)
     finally:
         os.close(fd)
-    if (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino) and \
-            conf.env.get("CNI_NETNS_OVERRIDE", "").lower() not in ("1", "true"):
+    if own and conf.env.get("CNI_NETNS_OVERRIDE", "").lower() not in ("1", "true"):
         raise CniError(T.INVALID_NETNS, "the netns is the plugin's own namespace",
                        f"{conf.netns}: refusing to configure the host (set CNI_NETNS_OVERRIDE=1 to allow)")
 
@@ -396,7 +131,7 @@ def _network(host: Host, conf: Conf, *, create: bool) -> Network:
     from cnictl.store import Store
 
     store = Store(host.paths)
-    req = _request(conf)
+    req = C.request(conf)
     net = store.find_network(conf.network)
     if net is None:
         if req is None:
@@ -423,13 +158,14 @@ def _network(host: Host, conf: Conf, *, create: bool) -> Network:
 def _add(conf: Conf) -> dict[str, Any]:
     from cnictl import ops
     from cnictl.errors import ConflictError
+    from cnictl.ipam.allocator import parse_ip
     from cnictl.store import Store
 
-    args = _cni_args(conf)
-    requested = _requested_ips(conf, args)
-    mac = _requested_mac(conf, args)
-    ports = _port_specs(conf)
-    prev = _prev_result(conf)
+    args = C.cni_args(conf)
+    requested = C.requested_ips(conf, args)
+    mac = C.requested_mac(conf, args)
+    ports = C.port_specs(conf)
+    prev = C.prev_result(conf)
     if conf.ipam_type and not conf.env.get("CNI_PATH"):
         raise CniError(T.INVALID_ENV, "required env variables [CNI_PATH] missing", f"to find IPAM plugin {conf.ipam_type}")
     _check_netns(conf)
@@ -452,65 +188,13 @@ def _add(conf: Conf) -> dict[str, Any]:
 
                 reserve = DelegatedIPAM(reserve, conf.ipam_type, conf.env, conf.stdin)
             else:
-                reserve.requested = [_ip(t) for t in requested]
+                reserve.requested = [parse_ip(t) for t in requested]
             steps.append(reserve)
             return reserve
 
         out = ops.attach(host, conf.network, conf.netns, ifname=conf.ifname, mac=mac, container_id=conf.container_id,
                          ports=ports, reserve_hook=hook, hairpin=conf.hairpin)
-        return _result(conf, net, out, steps[0] if steps else None, prev)
-
-
-def _ip(text: str) -> Any:
-    from cnictl.ipam.allocator import parse_ip
-
-    return parse_ip(text)
-
-
-def _result(conf: Conf, net: Network, out: Outcome, reserve: ReserveIP | None, prev: dict[str, Any] | None) -> dict[str, Any]:
-    """The ADD result: prevResult (if any) plus this plugin's interfaces, addresses and routes."""
-    from cnictl.steps import ConfigureInterface
-
-    att = out.result
-    res: dict[str, Any] = {k: list(v) if isinstance(v, list) else v for k, v in (prev or {}).items()}
-    interfaces = res.setdefault("interfaces", [])
-    if att.get("host_ifname"):
-        host_if: dict[str, Any] = {"name": att["host_ifname"]}
-        if net.mtu:
-            host_if["mtu"] = net.mtu
-        interfaces.append(host_if)
-    ctr: dict[str, Any] = {"name": conf.ifname}
-    if att.get("mac"):
-        ctr["mac"] = att["mac"]
-    if net.mtu:
-        ctr["mtu"] = net.mtu
-    ctr["sandbox"] = conf.netns
-    interfaces.append(ctr)
-    index = len(interfaces) - 1
-    ips = res.setdefault("ips", [])
-    leases = reserve.leases if reserve is not None else []
-    for lease in leases:
-        entry: dict[str, Any] = {"address": lease.cidr}
-        if lease.gateway is not None and not net.internal:
-            entry["gateway"] = str(lease.gateway)
-        entry["interface"] = index
-        ips.append(entry)
-    skipped = [line for step in out.plan.steps if isinstance(step, ConfigureInterface) for line in step.skipped_routes]
-    routes = res.setdefault("routes", [])
-    for gw in att.get("gateways") or []:
-        if any(f" via {gw} " in line for line in skipped):
-            continue
-        routes.append({"dst": "::/0" if ":" in gw else "0.0.0.0/0", "gw": gw})
-    dns = conf.raw.get("dns")
-    if isinstance(dns, dict) and dns and not res.get("dns"):
-        res["dns"] = dns
-    ipam_result = getattr(reserve, "result", None) or {}
-    if ipam_result.get("dns") and not res.get("dns"):
-        res["dns"] = ipam_result["dns"]
-    for key in ("interfaces", "ips", "routes"):
-        if not res[key]:
-            del res[key]
-    return T.convert_result({"cniVersion": T.CURRENT, **res}, conf.version)
+        return R.result(conf, net, out, steps[0] if steps else None, prev)
 
 
 def _delegate(conf: Conf, command: str) -> None:
@@ -545,10 +229,10 @@ def _del(conf: Conf) -> None:
 def _check(conf: Conf) -> None:
     from cnictl import ops
 
-    prev = _prev_result(conf)
+    prev = C.prev_result(conf)
     if not prev:
         raise CniError(T.INVALID_CONFIG, "required prevResult missing")
-    _cni_args(conf)
+    C.cni_args(conf)
     _check_netns(conf)
     with _host(conf) as host:
         _network(host, conf, create=False)
@@ -560,7 +244,7 @@ def _check(conf: Conf) -> None:
                 if isinstance(iface, dict) and iface.get("name") == conf.ifname and iface.get("sandbox") == conf.netns}
         if not ours:
             raise CniError(CHECK_FAILED, f"prevResult lists no interface {conf.ifname} in {conf.netns}")
-        addresses = _extra_addresses(att.addresses, [ip["address"] for ip in prev.get("ips", [])
+        addresses = R.extra_addresses(att.addresses, [ip["address"] for ip in prev.get("ips", [])
                                                      if ip.get("interface") in ours])
         routes = list(dict.fromkeys((str(r["dst"]), str(r["gw"])) for r in prev.get("routes", [])
                       if isinstance(r, dict) and r.get("gw") in att.gateways and r.get("dst") in ("0.0.0.0/0", "::/0")))
@@ -571,50 +255,10 @@ def _check(conf: Conf) -> None:
     _delegate(conf, "CHECK")
 
 
-def _extra_addresses(recorded: list[str], listed: list[str]) -> list[str]:
-    """The prevResult addresses the record does not list already (check_attachment checks the record's
-    anyway): each address is checked, and reported, once. Compared as interfaces (2001:db8::1/64 == 2001:DB8::1/64)."""
-    import ipaddress
-
-    def key(cidr: str) -> object:
-        try:
-            return ipaddress.ip_interface(cidr)
-        except ValueError:
-            return cidr
-
-    seen = {key(c) for c in recorded}
-    out = []
-    for cidr in listed:
-        k = key(cidr)
-        if k not in seen:
-            seen.add(k)
-            out.append(cidr)
-    return out
-
-
-def _valid_attachments(conf: Conf) -> set[tuple[str, str]] | None:
-    for key in ("cni.dev/valid-attachments", "cni.dev/attachments"):
-        if key not in conf.raw:
-            continue
-        value = conf.raw[key]
-        if value is None:
-            return set()
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise _bad(key, value, "give a list of {containerID, ifname} objects")
-        out = set()
-        for v in value:
-            cid, ifname = v.get("containerID"), v.get("ifname")
-            if not isinstance(cid, str) or not isinstance(ifname, str):
-                raise _bad(key, v, "containerID and ifname must be strings")
-            out.add((cid, ifname))
-        return out
-    return None  # no list at all: nothing is known to be stale
-
-
 def _gc(conf: Conf) -> None:
     from cnictl import ops
 
-    valid = _valid_attachments(conf)
+    valid = C.valid_attachments(conf)
     errors = []
     if valid is not None:
         with _host(conf) as host:
@@ -651,7 +295,7 @@ def _status(conf: Conf) -> None:
     with _host(conf) as host:
         net = Store(host.paths).find_network(conf.network)
         if net is None:
-            req = _request(conf)
+            req = C.request(conf)
             if req is None:
                 raise CniError(T.PLUGIN_NOT_AVAILABLE, f'network "{conf.network}" not found',
                                "create it with `cnictl net create`, or give its options in the configuration")
@@ -674,42 +318,19 @@ def _status(conf: Conf) -> None:
     _delegate(conf, "STATUS")
 
 
-def _version_reply(stdin: bytes) -> dict[str, Any]:
-    version = T.CURRENT
-    try:
-        data = json.loads(stdin)
-        if isinstance(data, dict) and data.get("cniVersion") in T.VERSIONS:
-            version = data["cniVersion"]
-    except (ValueError, RecursionError):
-        pass
-    return T.version_result(version)
-
-
 # ---------------------------------------------------------------------------------------
 # entry points
 # ---------------------------------------------------------------------------------------
-def _error(e: BaseException, version: str | None) -> dict[str, Any]:
-    if isinstance(e, CniError):
-        return e.to_cni(version)
-    out: dict[str, Any] = {"cniVersion": version} if version else {}
-    if isinstance(e, CnictlError):
-        code = e.cni_code if e.cni_code >= 0 else T.INTERNAL
-        out.update(code=code, msg=e.one_line())
-    else:
-        out.update(code=T.INTERNAL, msg="internal error", details=f"{type(e).__name__}: {e}"[:500])
-    return out
-
-
 def run(env: Mapping[str, str], stdin: bytes, stderr: TextIO | None = None) -> tuple[int, bytes]:
     """The plugin as a function: (exit status, stdout bytes). Never raises."""
     version: str | None = None
     try:
-        cmd = _parse_env(env)
+        cmd = C.parse_env(env)
         if cmd == "VERSION":
-            return 0, json.dumps(_version_reply(stdin)).encode()
-        header = _header(cmd, stdin)
+            return 0, json.dumps(R.version_reply(stdin)).encode()
+        header = C.header(cmd, stdin)
         version = header[2]  # from here on, every error object carries the request's cniVersion
-        conf = _conf(cmd, env, stdin, header)
+        conf = C.parse(cmd, env, stdin, header)
         result = {"ADD": _add, "DEL": _del, "CHECK": _check, "GC": _gc, "STATUS": _status}[cmd](conf)
         return 0, (json.dumps(result).encode() if result is not None else b"")
     except BaseException as e:  # noqa: BLE001 - every failure becomes one error object
@@ -718,7 +339,7 @@ def run(env: Mapping[str, str], stdin: bytes, stderr: TextIO | None = None) -> t
 
             traceback.print_exception(e, file=stderr)
         try:
-            return 1, json.dumps(_error(e, version)).encode()
+            return 1, json.dumps(R.error_object(e, version)).encode()
         except Exception:  # noqa: BLE001
             return 1, b'{"code": 999, "msg": "internal error"}'
 

@@ -3,7 +3,8 @@
     rt = Runtime(["/usr/lib/cni"], cache_dir="/var/lib/cni")
     result = rt.add(conf.load("/etc/cni/net.d", "lab"), RuntimeConf("c1", "/run/netns/web", "eth0"))
 
-* Plugins are found in CNI_PATH by `type`; a type with `/` is refused before anything runs (51).
+* Plugins are found in CNI_PATH by `type`; a type with `/` is refused before anything runs (51); finding and
+  running them is `cni.exec`, shared with the plugin's delegated IPAM (not found: code 50).
 * Every plugin gets the runtime's environment plus all six CNI_* variables, set even when empty (52);
   the environment is the caller's, without the LC_CTYPE that Python's locale coercion adds (cni.environ).
 * The request is the plugin object with `name`/`cniVersion` overwritten from the list, key order kept;
@@ -27,11 +28,9 @@ HOST`, the host namespace the CLI entered).
 from __future__ import annotations
 
 import contextlib
-import errno as errno_mod
 import fcntl
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,26 +41,23 @@ from typing import Any, BinaryIO
 from cnictl.cni.cache import Cache, CacheFormatError, Entry
 from cnictl.cni.conf import ConfList, PluginConf, parse_version
 from cnictl.cni.environ import caller_environ
+from cnictl.cni.exec import find, run
 from cnictl.cni.types import (
     CURRENT,
     DECODING_FAILURE,
     INCOMPATIBLE_VERSION,
-    INTERNAL,
     INVALID_CONFIG,
     INVALID_NETNS,
-    TRY_AGAIN_LATER,
-    UNKNOWN,
     convert_result,
     stringify_args,
     validate_container_id,
     validate_ifname,
     validate_network_name,
-    validate_plugin_type,
 )
 from cnictl.errors import CnictlError, CniError
+from cnictl.netns import same_netns
 
 DEFAULT_CNI_PATH = "/usr/lib/cni:/opt/cni/bin"
-TEXT_BUSY_RETRIES = 5
 
 
 def _ge(v: str, minimum: str) -> bool:
@@ -92,46 +88,11 @@ class ProbeRow:
     ok: bool = False
 
 
-def go_quote(data: bytes) -> str:
-    """Close to Go's %q of a byte slice: a double-quoted string with escapes."""
-    return json.dumps(data.decode("utf-8", "backslashreplace"), ensure_ascii=False)
-
-
-def plugin_error(stdout: bytes, stderr: bytes) -> CniError:
-    """Item 74, libcni's pluginErr: the error object on stdout, else a message from stderr (code 0)."""
-    if not stdout.strip():
-        if not stderr:
-            return CniError(UNKNOWN, "netplugin failed with no error message")
-        return CniError(UNKNOWN, f"netplugin failed: {go_quote(stderr)}")
-    try:
-        obj = json.loads(stdout)
-        if not isinstance(obj, dict):
-            raise ValueError(f"cannot unmarshal {type(obj).__name__} into an error object")
-        code = obj.get("code", 0)
-        if isinstance(code, bool) or not isinstance(code, int) or code < 0:
-            raise ValueError(f"invalid error code {code!r}")
-        msg, details = obj.get("msg", ""), obj.get("details", "")
-        if not isinstance(msg, str) or not isinstance(details, str):
-            raise ValueError("msg and details must be strings")
-    except ValueError as e:
-        return CniError(UNKNOWN, f"netplugin failed but error parsing its diagnostic message {go_quote(stdout)}: {e}")
-    return CniError(code, msg, details)
-
-
 def wrap(e: CniError, plugin: PluginConf, verb: str) -> CniError:
     """libcni's `plugin type="bridge" failed (add): ...`, with the CNI code in the line; code, msg and details kept."""
     out = CniError(e.cni_code, e.msg, e.details, hint=e.hint)
     out.message = f"plugin {plugin.description()} failed ({verb}): CNI error code {e.cni_code}: {e.message}"
     return out
-
-
-def same_netns(path: str) -> bool:
-    """Is *path* the network namespace this thread is in?"""
-    try:
-        a, b = os.stat(path), os.stat("/proc/thread-self/ns/net")
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 class Runtime:
@@ -150,15 +111,8 @@ class Runtime:
 
     # ---- plugins ------------------------------------------------------------------------
     def find(self, kind: str) -> str:
-        """Item 51 (libcni FindInPath): the first regular file <dir>/<type> along CNI_PATH."""
-        validate_plugin_type(kind)
-        if not self.path:
-            raise CniError(INTERNAL, "no paths provided")
-        for d in self.path:
-            full = os.path.join(d, kind)
-            if os.path.isfile(full):
-                return full
-        raise CniError(INTERNAL, f'failed to find plugin "{kind}" in path [{" ".join(self.path)}]')
+        """Item 51 (libcni FindInPath): the first regular file <dir>/<type> along CNI_PATH (cni.exec.find)."""
+        return find(kind, self.path)
 
     def env(self, command: str, rt: RuntimeConf | None = None) -> dict[str, str]:
         """Item 52: the caller's environment (as exec'd, bar Python's own locale coercion: cni.environ) with all
@@ -173,23 +127,8 @@ class Runtime:
         return env
 
     def exec(self, path: str, stdin: bytes, env: dict[str, str]) -> bytes:
-        """Run one plugin; its stdout on success, else the decoded error (items 74-76)."""
-        for attempt in range(TEXT_BUSY_RETRIES + 1):
-            try:
-                proc = subprocess.run([path], input=stdin, capture_output=True, env=env, close_fds=True, check=False)
-                break
-            except OSError as e:
-                if e.errno == errno_mod.ETXTBSY:
-                    if attempt < TEXT_BUSY_RETRIES:
-                        self.sleep(1.0)
-                        continue
-                    raise CniError(TRY_AGAIN_LATER, f"fork/exec {path}: text file busy") from None
-                raise CniError(INTERNAL, f"fork/exec {path}: {e.strerror}") from None
-        if proc.stderr:
-            self._forward(proc.stderr)
-        if proc.returncode != 0:
-            raise plugin_error(proc.stdout, proc.stderr)
-        return proc.stdout
+        """Run one plugin (cni.exec.run); its stdout on success, else the decoded error (items 74-76)."""
+        return run(path, stdin, env, stderr=self._forward, sleep=self.sleep)
 
     def _forward(self, data: bytes) -> None:
         stream = self.stderr if self.stderr is not None else sys.stderr.buffer

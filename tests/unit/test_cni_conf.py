@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cnictl.cni import conf
-from cnictl.cni.runtime import Runtime, RuntimeConf, decode_version_info, plugin_error
+from cnictl.cni.exec import plugin_error
+from cnictl.cni.runtime import Runtime, RuntimeConf, decode_version_info
 from cnictl.errors import CniError, NotFoundError
 
 

@@ -185,7 +185,7 @@ def test_43_types_naming_a_path_are_refused(tmp_path: Path) -> None:
 
 
 def test_43_delegate_lookup() -> None:
-    from cnictl.cni.delegate import find
+    from cnictl.cni.exec import find
 
     with pytest.raises(Exception, match="may not contain"):
         find("a/b", "/usr/bin")
