@@ -15,10 +15,10 @@ import ctypes
 import errno as errno_mod
 import fcntl
 import os
-import re
 from collections.abc import Iterator
 
 from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError, cli
+from cnictl.model import NAME_RE as _NAME_RE  # namespace names follow the rule of network names
 from cnictl.record import record
 
 NETNS_RUN_DIR = "/run/netns"
@@ -29,7 +29,6 @@ MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _libc: ctypes.CDLL | None = None
 
 

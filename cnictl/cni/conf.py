@@ -26,8 +26,6 @@ from typing import Any
 from cnictl.cni.types import CURRENT, DECODING_FAILURE, INVALID_CONFIG, IO_FAILURE, validate_network_name
 from cnictl.errors import CniError, NotFoundError
 
-DEFAULT_CONF_DIR = "/etc/cni/net.d"
-
 
 def go_type(value: Any) -> str:
     """The name Go's `%T` prints for a value decoded from JSON into interface{} (for libcni's messages)."""

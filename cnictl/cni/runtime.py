@@ -1,7 +1,7 @@
 """cnictl as a CNI runtime: executes plugin chains with libcni's semantics (CNI.md 1.4 items 51-79).
 
     rt = Runtime(["/usr/lib/cni"], cache_dir="/var/lib/cni")
-    result = rt.add(conf.load("/etc/cni/net.d", "lab"), RuntimeConf("c1", "/run/netns/web", "eth0"))
+    result = rt.add(conf.load(Paths.machine().cni_conf_dir, "lab"), RuntimeConf("c1", "/run/netns/web", "eth0"))
 
 * Plugins are found in CNI_PATH by `type`; a type with `/` is refused before anything runs (51); finding and
   running them is `cni.exec`, shared with the plugin's delegated IPAM (not found: code 50).

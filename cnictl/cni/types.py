@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 CURRENT = "1.1.0"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+"""CNI's name rule (libcni cniValidNameChars) for container IDs and CNI network names; no length limit. cnictl's
+own names (networks, namespaces) are the stricter `cnictl.model.NAME_RE` (at most 63 characters)."""
 
 # well-known error codes (SPEC.md, Error)
 UNKNOWN, INCOMPATIBLE_VERSION, UNSUPPORTED_FIELD, UNKNOWN_CONTAINER = 0, 1, 2, 3
