@@ -14,13 +14,13 @@ under a lock, so finding a conflict costs the same with 1 or 10,000 published po
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from cnictl import fsutil
 from cnictl.errors import ConfigError, ConflictError, cli
 from cnictl.plan import Step
 from cnictl.record import asdict, record
@@ -122,13 +122,8 @@ class PortClaims:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / "lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with fsutil.locked(self.directory / "lock", timeout=None):
             yield
-        finally:
-            os.close(fd)
 
     def _path(self, proto: str, port: int, ip: str | None) -> Path:
         return self.directory / proto / str(port) / (ip or ANY)

@@ -12,14 +12,13 @@ Layout (default /var/lib/cnictl, or --state-dir / CNICTL_STATE_DIR):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnictl.errors import NotFoundError, TransientError, cli
+from cnictl import fsutil
+from cnictl.errors import NotFoundError, cli
 from cnictl.host import Paths
 from cnictl.model import Attachment, Network
 from cnictl.plan import Step
@@ -37,13 +36,7 @@ def attachment_key(netns_key: str, ifname: str) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -62,24 +55,8 @@ class Store:
     # ---- locking -----------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self, exclusive: bool, timeout: float = 60.0) -> Iterator[None]:
-        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.paths.lock, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TransientError(
-                            f"state lock {self.paths.lock} is held by another cnictl", hint="retry in a moment"
-                        ) from None
-                    time.sleep(0.01)
+        with fsutil.locked(self.paths.lock, exclusive=exclusive, timeout=timeout, what="state lock"):
             yield
-        finally:
-            os.close(fd)
 
     # ---- networks ----------------------------------------------------------------------
     def network_path(self, name: str) -> Path:

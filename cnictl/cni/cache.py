@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnictl import fsutil
 from cnictl.cni.types import validate_container_id, validate_ifname, validate_network_name
 
 KIND = "cniCacheV1"
@@ -129,17 +130,7 @@ class Cache:
 
     def write(self, entry: Entry) -> Path:
         path = self.path(entry.network, entry.container_id, entry.ifname)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, encode(entry))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        return path
+        return fsutil.atomic_write(path, encode(entry), 0o600, fsync=True, dir_mode=0o700)
 
     def read_bytes(self, network: str, container_id: str, ifname: str) -> bytes | None:
         """The file's bytes, or None when there is none (read errors count as none, as in libcni)."""

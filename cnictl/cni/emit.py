@@ -26,10 +26,10 @@ A setting that no reference plugin can express is refused with the setting named
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnictl import fsutil
 from cnictl.errors import ConfigError, UnsupportedFieldError
 from cnictl.plan import Step
 
@@ -110,11 +110,7 @@ def render(data: dict[str, Any]) -> str:
 
 def write(path: Path, data: dict[str, Any]) -> None:
     """Write atomically (a reader never sees half a file), mode 0644 like the runtimes' own conflists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(render(data))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, render(data), 0o644)
 
 
 def target(out: str, network: str) -> Path:

@@ -28,7 +28,6 @@ HOST`, the host namespace the CLI entered).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from cnictl import fsutil
 from cnictl.cni.cache import Cache, CacheFormatError, Entry
 from cnictl.cni.conf import ConfList, PluginConf, parse_version
 from cnictl.cni.environ import caller_environ
@@ -190,13 +190,8 @@ class Runtime:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        self.cache.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.cache.dir / "cnictl.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with fsutil.locked(self.cache.dir / "cnictl.lock", timeout=None, dir_mode=0o700, flags=os.O_RDWR):
             yield
-        finally:
-            os.close(fd)
 
     def _with_cached_args(self, conf: ConfList, rt: RuntimeConf) -> RuntimeConf:
         """Item 64: CNI_ARGS and capability args not given are the ADD's, from the cache."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import ipaddress
 import os
 import threading
@@ -33,6 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from cnictl import fsutil
 from cnictl.errors import ConfigError, ConflictError, IpamExhaustedError, NotFoundError, TransientError, cli
 from cnictl.ipam.allocator import IPAddress, Lease, Range, parse_ip
 from cnictl.record import record
@@ -40,6 +40,7 @@ from cnictl.record import record
 LOCK_NAME = "lock"
 LAST_RESERVED_PREFIX = "last_reserved_ip."
 LINE_BREAK = "\r\n"
+_LOCK_HINT = "another cnictl or CNI plugin holds it; retry"
 
 __all__ = ["LAST_RESERVED_PREFIX", "LINE_BREAK", "LOCK_NAME", "Allocation", "HostLocalStore"]
 
@@ -111,45 +112,7 @@ class HostLocalStore:
     # -- locking -----------------------------------------------------------------------------------
 
     def _timeout_error(self) -> TransientError:
-        return TransientError(
-            f"timed out after {self.lock_timeout:g}s waiting for the IPAM lock {self.lock_path}",
-            hint="another cnictl or CNI plugin holds it; retry",
-        )
-
-    def _open_lock(self, create: bool) -> int | None:
-        """Open (creating if needed) the lock file; None if the directory is missing and not `create`."""
-        while True:
-            if create:
-                self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-            try:
-                return os.open(self.lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o750)
-            except FileNotFoundError:
-                if not create:
-                    return None
-                # the directory was removed (destroy) between mkdir and open: make it again
-
-    def _flock(self, fd: int, deadline: float) -> None:
-        delay = 0.001
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                pass
-            now = time.monotonic()
-            if now >= deadline:
-                raise self._timeout_error()
-            time.sleep(min(delay, deadline - now))
-            delay = min(delay * 2, 0.05)
-
-    def _still_linked(self, fd: int) -> bool:
-        """True if `fd` is still the file at lock_path (destroy() may have unlinked it meanwhile)."""
-        try:
-            st = os.stat(self.lock_path)
-        except FileNotFoundError:
-            return False
-        fst = os.fstat(fd)
-        return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
+        return fsutil.lock_error(self.lock_path, self.lock_timeout, "IPAM lock", _LOCK_HINT)
 
     def _acquire(self, create: bool) -> bool:
         """Take the lock (re-entrant within this object); False if the store does not exist."""
@@ -160,22 +123,14 @@ class HostLocalStore:
             if self._depth > 0:
                 self._depth += 1
                 return True
-            while True:
-                fd = self._open_lock(create)
-                if fd is None:
-                    self._mutex.release()
-                    return False
-                try:
-                    self._flock(fd, deadline)
-                    linked = self._still_linked(fd)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                if linked:
-                    self._fd = fd
-                    self._depth = 1
-                    return True
-                os.close(fd)
+            try:  # relinked: destroy() may unlink the lock file while we wait on it
+                self._fd = fsutil.acquire(self.lock_path, timeout=self.lock_timeout, deadline=deadline, what="IPAM lock",
+                                          hint=_LOCK_HINT, mode=0o750, dir_mode=0o755 if create else None, relinked=True)
+            except FileNotFoundError:
+                self._mutex.release()
+                return False
+            self._depth = 1
+            return True
         except BaseException:
             self._mutex.release()
             raise
