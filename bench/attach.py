@@ -12,6 +12,11 @@ then detach them all, timing every single operation:
              ADD/DEL, netconf on stdin, DEL with prevResult = ADD result). The exec loop runs in a child
              Python process that has setns'd into the reference host namespace, so no `ip netns exec` is
              paid per call; the cost of `ip netns exec <ns> /bin/true` is still measured and shown.
+* cli-port:  `cnictl attach NET NS -p HOSTPORT:80` / `cnictl detach` execs, each namespace its own host port
+             (sampled like cli; the library's prefill publishes a port per namespace too).
+* chain:     the reference chain with one published port, as libcni runs it: ADD bridge (as reference), then
+             portmap (snat) with prevResult = bridge's result and runtimeConfig.portMappings = the one port;
+             DEL portmap then bridge, each with the final result. The attach figure is both ADDs together.
 
 N below 20 is repeated in rounds on fresh namespaces (N=1: 20 rounds of attach 1 / detach 1), so its
 median is not a single sample. Creating the namespaces is never part of a timed attach.
@@ -62,14 +67,17 @@ REF_BRIDGE = "refbr0"
 REF_SUBNET = "10.98.0.0/16"
 WARMUP = 3
 MIN_SAMPLES = 20  # an N below this is repeated in rounds on fresh namespaces
-VARIANTS = ("library", "cli", "reference")
+VARIANTS = ("library", "cli", "reference", "cli-port", "chain")
+PORT_BASE = 20000  # container i publishes host port PORT_BASE + i (cli-port, chain)
 
 # targets: (key, label, comparison, threshold)
 TARGET_REF_OVER_LIB = 5.0
 TARGET_LIB_GROWTH = 1.2
 TARGET_DETACH_OVER_DEL = 0.5
 TARGET_CLI_ATTACH_MS = 300.0
-TARGET_HELP_MS = 150.0
+TARGET_HELP_MS = 100.0
+TARGET_CLI_OVER_CHAIN_N1 = 1.5  # cnictl attach -p (whole process) / reference chain with one port, N=1
+TARGET_CLI_OVER_CHAIN_N500 = 1.0  # the same at N >= 500
 
 
 
@@ -164,12 +172,13 @@ def worker_library(spec: dict[str, Any]) -> dict[str, Any]:
         for name in spec.get("warmup", []):
             ops.attach(host, LIB_NET, name)
             ops.detach(host, LIB_NET, name)
+        ports: dict[str, int] = spec.get("ports", {})
         for names in spec["rounds"]:
             addresses: dict[str, str] = {}
             if mode in ("cycle", "attach"):
                 for name in names:
                     t0 = time.perf_counter()
-                    out = ops.attach(host, LIB_NET, name)
+                    out = ops.attach(host, LIB_NET, name, ports=[f"{ports[name]}:80"] if name in ports else [])
                     res["attach_ms"].append(ms_since(t0))
                     addresses[name] = out.result["addresses"][0]
                 res["fd_peak"] = max(res["fd_peak"], open_fds())
@@ -212,6 +221,13 @@ def _ref_conf(hl_dir: str) -> dict[str, Any]:
     }
 
 
+def _portmap_conf(port: int, prev: dict[str, Any]) -> dict[str, Any]:
+    """portmap's netconf as libcni sends it: the plugin's own keys, the runtime's portMappings, prevResult."""
+    return {"cniVersion": "1.0.0", "name": REF_NET, "type": "portmap", "capabilities": {"portMappings": True},
+            "snat": True, "runtimeConfig": {"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]},
+            "prevResult": prev}
+
+
 def _ref_exec(command: str, name: str, conf: dict[str, Any]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     env = {
         "CNI_COMMAND": command,
@@ -223,12 +239,13 @@ def _ref_exec(command: str, name: str, conf: dict[str, Any]) -> tuple[float, sub
     }
     data = json.dumps(conf).encode()
     t0 = time.perf_counter()
-    proc = subprocess.run([f"{CNI_DIR}/bridge"], input=data, env=env, capture_output=True, check=False)
+    proc = subprocess.run([f"{CNI_DIR}/{conf['type']}"], input=data, env=env, capture_output=True, check=False)
     return ms_since(t0), proc
 
 
 def worker_reference(spec: dict[str, Any]) -> dict[str, Any]:
-    """Exec bridge+host-local ADD/DEL from inside the reference host namespace (this process setns'd there)."""
+    """Exec bridge+host-local ADD/DEL from inside the reference host namespace (this process setns'd there);
+    with spec["ports"] (name -> host port), the chain: bridge then portmap on ADD, portmap then bridge on DEL."""
     import cnictl.netlink.client  # noqa: F401 - loaded before any timing (used by the checks between phases)
     from cnictl.netns import NetnsRef, enter
 
@@ -236,19 +253,36 @@ def worker_reference(spec: dict[str, Any]) -> dict[str, Any]:
     hl_dir = spec["hl"]
     conf = _ref_conf(hl_dir)
     ipam_dir = Path(hl_dir) / REF_NET
-    res: dict[str, Any] = {"attach_ms": [], "detach_ms": [], "errors": [], "addresses": {}}
+    ports: dict[str, int] = spec.get("ports", {})
+    res: dict[str, Any] = {"attach_ms": [], "detach_ms": [], "errors": [], "addresses": {},
+                           "bridge_add_ms": [], "portmap_add_ms": [], "portmap_del_ms": [], "bridge_del_ms": []}
+
+    def run(command: str, name: str, netconf: dict[str, Any]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+        ms, proc = _ref_exec(command, name, netconf)
+        if proc.returncode != 0:
+            raise BenchError(f"reference {netconf['type']} {command} {name} failed ({proc.returncode}): "
+                             f"{(proc.stdout or proc.stderr).decode()[:300]}")
+        return ms, proc
 
     def add(name: str) -> tuple[float, dict[str, Any]]:
-        ms, proc = _ref_exec("ADD", name, conf)
-        if proc.returncode != 0:
-            raise BenchError(f"reference ADD {name} failed ({proc.returncode}): {(proc.stdout or proc.stderr).decode()[:300]}")
-        return ms, json.loads(proc.stdout)
+        ms, proc = run("ADD", name, conf)
+        result = json.loads(proc.stdout)
+        if name in ports:
+            res["bridge_add_ms"].append(ms)
+            pm_ms, proc = run("ADD", name, _portmap_conf(ports[name], result))
+            res["portmap_add_ms"].append(pm_ms)
+            ms, result = ms + pm_ms, json.loads(proc.stdout)
+        return ms, result
 
     def delete(name: str, prev: dict[str, Any]) -> float:
-        ms, proc = _ref_exec("DEL", name, {**conf, "prevResult": prev})
-        if proc.returncode != 0:
-            raise BenchError(f"reference DEL {name} failed ({proc.returncode}): {(proc.stdout or proc.stderr).decode()[:300]}")
-        return ms
+        total = 0.0
+        if name in ports:
+            total, _ = run("DEL", name, _portmap_conf(ports[name], prev))
+            res["portmap_del_ms"].append(total)
+        ms, _ = run("DEL", name, {**conf, "prevResult": prev})
+        if name in ports:
+            res["bridge_del_ms"].append(ms)
+        return total + ms
 
     # exec floor of this driver: subprocess.run of /bin/true from inside the namespace
     floor = []
@@ -261,6 +295,8 @@ def worker_reference(spec: dict[str, Any]) -> dict[str, Any]:
     for name in spec.get("warmup", []):
         _ms, result = add(name)
         delete(name, result)
+    for key in ("bridge_add_ms", "portmap_add_ms", "portmap_del_ms", "bridge_del_ms"):
+        res[key] = []  # the warm-up's are not figures
     for names in spec["rounds"]:
         results: dict[str, dict[str, Any]] = {}
         addresses: dict[str, str] = {}
@@ -325,7 +361,7 @@ class Bench(Driver):
         self.notes: list[str] = []
 
     # ---- names -------------------------------------------------------------------------------
-    HOST_SUFFIX = {"library": "h", "cli": "k", "reference": "r"}
+    HOST_SUFFIX = {"library": "h", "cli": "k", "reference": "r", "cli-port": "p", "chain": "m"}
 
     def host_ns(self, variant: str) -> str:
         return f"{self.run_id}{self.HOST_SUFFIX[variant]}"
@@ -338,7 +374,7 @@ class Bench(Driver):
 
     def ours(self, name: str) -> bool:
         rest = name[len(self.run_id):]
-        return name.startswith(self.run_id) and rest[:1] in ("h", "k", "r", "c", "w")
+        return name.startswith(self.run_id) and rest[:1] in ("h", "k", "r", "p", "m", "c", "w")
 
     def cli_env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if not k.startswith("CNICTL_")}
@@ -375,7 +411,7 @@ class Bench(Driver):
             for variant in self.args.variants:
                 t0 = time.perf_counter()
                 print(f"N={n}: {variant} ...", end=" ", flush=True)
-                res = getattr(self, f"run_{variant}")(n, warm)
+                res = getattr(self, f"run_{variant.replace('-', '_')}")(n, warm)
                 if res is not None:
                     self.results[n][variant] = res
                 print(f"{(time.perf_counter() - t0):.1f} s", flush=True)
@@ -410,12 +446,24 @@ class Bench(Driver):
         return {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds),
                 "fd_peak": res["fd_peak"]}
 
-    def run_cli(self, n: int, warm: list[str]) -> dict[str, Any] | None:
+    def port_of(self, name: str) -> int:
+        """The host port a container (or warm-up) namespace publishes in cli-port and chain."""
+        rest = name[len(self.run_id):]
+        return PORT_BASE + int(rest[1:]) + (60000 - PORT_BASE - WARMUP if rest[0] == "w" else 0)
+
+    def run_cli_port(self, n: int, warm: list[str]) -> dict[str, Any] | None:
+        return self.run_cli(n, warm, ports=True)
+
+    def run_cli(self, n: int, warm: list[str], ports: bool = False) -> dict[str, Any] | None:
         cli_max = self.args.cli_max
         if cli_max <= 0:
             return None
-        host = self.host_ns("cli")
-        state = self.tmp / f"cli-{n}"
+        variant = "cli-port" if ports else "cli"
+        host = self.host_ns(variant)
+        state = self.tmp / f"{variant}-{n}"
+
+        def publish(name: str) -> list[str]:
+            return ["-p", f"{self.port_of(name)}:80"] if ports else []
         ipam_dir = state / "ipam" / LIB_NET
         rounds = self.rounds_for(n)
         prefill: list[str] = []
@@ -427,14 +475,16 @@ class Bench(Driver):
         try:
             self.cli("net", "create", LIB_NET, "--subnet", LIB_SUBNET, host=host, state=state)
             for name in warm:
-                self.cli("attach", LIB_NET, name, host=host, state=state)
+                self.cli("attach", LIB_NET, name, *publish(name), host=host, state=state)
                 self.cli("detach", LIB_NET, name, host=host, state=state)
+            prefill_ports = {name: self.port_of(name) for name in prefill} if ports else {}
             if prefill:
-                self.worker("library", mode="attach", host=host, state=str(state), rounds=[prefill], verify=False)
+                self.worker("library", mode="attach", host=host, state=str(state), rounds=[prefill], verify=False,
+                            ports=prefill_ports)
             for names in rounds:
                 addresses = {}
                 for name in names:
-                    ms, out = self.cli("attach", LIB_NET, name, host=host, state=state)
+                    ms, out = self.cli("attach", LIB_NET, name, *publish(name), host=host, state=state)
                     attach_ms.append(ms)
                     addresses[name] = json.loads(out)["addresses"][0]
                 self.errors += check_distinct(addresses, LIB_SUBNET, "cli attach")
@@ -445,7 +495,8 @@ class Bench(Driver):
                     detach_ms.append(self.cli("detach", LIB_NET, name, host=host, state=state)[0])
                 self.errors += check_ipam(ipam_dir, len(prefill), "cli detach")
             if prefill:
-                self.worker("library", mode="detach", host=host, state=str(state), rounds=[prefill], verify=False)
+                self.worker("library", mode="detach", host=host, state=str(state), rounds=[prefill], verify=False,
+                            ports=prefill_ports)
                 self.errors += check_ipam(ipam_dir, 0, "cli (prefill detach)")
                 self.worker("check", what="cli prefill", attached={}, detached=prefill)
             self.worker("check", what="cli detach", detached=[name for names in rounds for name in names])
@@ -454,16 +505,25 @@ class Bench(Driver):
             self.ns_del([host])
         return {"attach_ms": attach_ms, "detach_ms": detach_ms, "rounds": len(rounds), "prefilled": len(prefill)}
 
-    def run_reference(self, n: int, warm: list[str]) -> dict[str, Any]:
-        host = self.host_ns("reference")
+    def run_reference(self, n: int, warm: list[str], ports: bool = False) -> dict[str, Any]:
+        variant = "chain" if ports else "reference"
+        host = self.host_ns(variant)
         rounds = self.rounds_for(n)
+        names = warm + [name for names in rounds for name in names]
         self.ns_add([host])
         try:
-            res = self.worker("reference", host=host, hl=str(self.tmp / f"ref-{n}" / "hl"), warmup=warm, rounds=rounds)
+            res = self.worker("reference", host=host, hl=str(self.tmp / f"{variant}-{n}" / "hl"), warmup=warm,
+                              rounds=rounds, ports={name: self.port_of(name) for name in names} if ports else {})
         finally:
             self.ns_del([host])
         self.floors.setdefault("refns_true_ms", []).extend(res["true_ms"])
-        return {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds)}
+        out = {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds)}
+        if ports:
+            out.update({k: res[k] for k in ("bridge_add_ms", "portmap_add_ms", "portmap_del_ms", "bridge_del_ms")})
+        return out
+
+    def run_chain(self, n: int, warm: list[str]) -> dict[str, Any]:
+        return self.run_reference(n, warm, ports=True)
 
     # ---- cleanup ----------------------------------------------------------------------------------
 
@@ -483,7 +543,9 @@ def build_report(bench: Bench) -> dict[str, Any]:
         for variant, res in per.items():
             positional = res["rounds"] == 1
             table[str(n)][variant] = {
-                **{k: v for k, v in res.items() if k not in ("attach_ms", "detach_ms")},
+                **{k: v for k, v in res.items() if not k.endswith("_ms")},
+                **{k: {"median": statistics.median(v)} for k, v in res.items()
+                   if k.endswith("_ms") and k not in ("attach_ms", "detach_ms") and v},
                 "attach": summarize(res["attach_ms"], positional),
                 "detach": summarize(res["detach_ms"], positional),
                 "attach_ms": [round(x, 3) for x in res["attach_ms"]],
@@ -513,8 +575,19 @@ def build_report(bench: Bench) -> dict[str, Any]:
     for n in sizes:
         if "cli" in bench.results[n]:
             add(f"CLI attach wall median, N={n}", med(n, "cli", "attach"), "<", TARGET_CLI_ATTACH_MS, " ms")
+    for n in sizes:
+        cli, chain = med(n, "cli-port", "attach"), med(n, "chain", "attach")
+        if cli is None and chain is None:
+            continue
+        limit = TARGET_CLI_OVER_CHAIN_N1 if n == 1 else TARGET_CLI_OVER_CHAIN_N500 if n >= 500 else None
+        label = f"cnictl attach -p / chain with a port, N={n}"
+        if limit is None:
+            checks.append({"check": label, "value": cli / chain if cli and chain else None, "target": "info",
+                           "unit": "x", "pass": None})
+        else:
+            add(label, cli / chain if cli and chain else None, "<=", limit, "x")
     helps = bench.floors.get("cnictl_help_ms")
-    add("cnictl --help median", statistics.median(helps) if helps else None, "<", TARGET_HELP_MS, " ms")
+    add("cnictl --help median", statistics.median(helps) if helps else None, "<=", TARGET_HELP_MS, " ms")
     floors = {k: {"median": statistics.median(v), "samples": [round(x, 3) for x in v]} for k, v in bench.floors.items() if v}
     return {"results": table, "targets": checks, "floors": floors}
 
@@ -555,9 +628,15 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
     p("")
     p("targets")
     for c in report["targets"]:
-        verdict = "n/a" if c["pass"] is None else ("PASS" if c["pass"] else "FAIL")
+        verdict = ("info" if c["target"] == "info" else "n/a") if c["pass"] is None else ("PASS" if c["pass"] else "FAIL")
         digits = 2 if c["unit"] == "x" else 1
         p(f"  {c['check']:<44} {fmt(c['value'], digits):>8}{c['unit']:<3}  target {c['target']:<9} {verdict}")
+    for n, per in report["results"].items():
+        chain = per.get("chain")
+        if chain and "bridge_add_ms" in chain:
+            p(f"chain N={n} per plugin (median): ADD bridge {fmt(chain['bridge_add_ms']['median'])} + portmap "
+              f"{fmt(chain['portmap_add_ms']['median'])} ms; DEL portmap {fmt(chain['portmap_del_ms']['median'])} + "
+              f"bridge {fmt(chain['bridge_del_ms']['median'])} ms")
     fds = {n: per["library"].get("fd_peak") for n, per in report["results"].items() if "library" in per}
     if fds:
         p("")
