@@ -11,7 +11,6 @@ Pure logic, standard library only (imported on the plugin's hot path).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from cnictl.errors import CniError
@@ -136,6 +135,8 @@ def normalise_result(result: Any) -> dict[str, Any]:
         vt = version_tuple(version)
     except CniError as e:
         raise CniError(DECODING_FAILURE, "failed to decode result", e.details) from None
+    import ipaddress  # here, not at the top: VERSION and the argument checks do not need it
+
     out: dict[str, Any] = {}
     try:
         if vt < (0, 3, 0):  # 0.1.0 / 0.2.0: ip4 / ip6 objects
