@@ -1,8 +1,13 @@
-"""Firewall backends: nftables (default) or none; chosen by name, never by a driver.
+"""Firewall backends: nftables (default), iptables or none, built by name here and handed to drivers.
+
+`get_backend` is the one factory: `Host.fw_for` keeps one backend per name, and `cnictl doctor` asks
+each of `BACKENDS` the same questions. Every backend satisfies `cnictl.firewall.base.FirewallBackend`.
 
     >>> from cnictl.firewall import BACKENDS
     >>> sorted(BACKENDS)
     ['iptables', 'nftables', 'none']
+    >>> get_backend("none").name
+    'none'
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ BACKENDS = ("nftables", "iptables", "none")
 
 
 def get_backend(name: str) -> FirewallBackend:
+    """A new backend called *name* (each module is imported only when its backend is asked for)."""
     if name == "nftables":
         from cnictl.firewall.nftables import NftablesBackend
 

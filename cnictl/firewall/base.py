@@ -1,5 +1,9 @@
 """What every firewall backend provides, and the per-network firewall intent it is given.
 
+`FirewallBackend` is a runtime protocol (`isinstance(backend, FirewallBackend)` holds for each backend):
+it is defined in `cnictl.firewall.protocol` and loaded from here on first use, because `typing` costs
+~2 ms and this module is on the attach and plugin path, which never needs the protocol.
+
     >>> NetworkFirewall("lab", "br-lab", ("10.20.0.0/24",), masquerade=True, internal=False).chains
     ('lab-fwd', 'lab-nat')
 """
@@ -10,10 +14,8 @@ from cnictl.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any, Protocol
-
-    from cnictl.plan import Step
+    from cnictl.firewall.protocol import FirewallBackend as FirewallBackend
+    from cnictl.firewall.protocol import Records as Records
 
 
 @record(frozen=True)
@@ -50,27 +52,20 @@ class PortForward:
         return [(self.host_port + i, self.container_port + i) for i in range(self.count)]
 
 
-if TYPE_CHECKING:  # a type only: the backends match it by shape
+@record(frozen=True)
+class Leftover:
+    """Something of cnictl's in a backend's rules that no network record accounts for (`cnictl doctor`
+    reports each as a failed check named *check*), with the command that removes it."""
 
-    class FirewallBackend(Protocol):
-        name: str
+    check: str  # leftover.nft.<network>, leftover.iptables.<bridge>, ...
+    detail: str
+    hint: str | None = None
 
-        def setup_network(self, fw: NetworkFirewall) -> Step: ...
 
-        def teardown_network(self, fw: NetworkFirewall) -> Step: ...
+def __getattr__(name: str) -> object:
+    """`FirewallBackend` and `Records`, imported on first use (they need `typing`)."""
+    if name in ("FirewallBackend", "Records"):
+        from cnictl.firewall import protocol
 
-        def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step: ...
-
-        def unpublish(self, forwards: list[PortForward], summary: str) -> Step: ...
-
-        def reload(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> int: ...
-
-        def check(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> list[str]: ...
-
-        def foreign_forward_drops(self) -> list[str]: ...
-
-        def rules(self, network: NetworkFirewall | None = None) -> list[dict[str, Any]]: ...
-
-        def text(self, network: NetworkFirewall | None = None) -> str: ...
-
-        def close(self) -> None: ...
+        return getattr(protocol, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,15 +18,20 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import subprocess
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from cnictl.errors import DependencyError, FirewallError
-from cnictl.firewall.base import NetworkFirewall, PortForward
+from cnictl.errors import CnictlError, DependencyError, FirewallError
+from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward
 from cnictl.plan import Step
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from cnictl.firewall.protocol import Records
     from cnictl.host import Host
+
+NAME = "iptables"  # the backend's name, as networks record it (Network.firewall)
 
 CHAINS = {
     "filter": ["CNICTL-FORWARD", "CNICTL-ISOLATION-STAGE-1", "CNICTL-ISOLATION-STAGE-2", "CNICTL-INPUT"],
@@ -92,8 +97,49 @@ def port_lines(pf: PortForward) -> list[str]:
             for hp, cp in pf.pairs()]
 
 
+def _iface_args(line: str) -> set[str]:
+    words = line.split()
+    return {words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-i", "-o")}
+
+
+def iptables_bridges(listings: dict[str, list[str]]) -> set[str]:
+    """Every interface cnictl's CNICTL* rules match (-i/-o), over `iptables-save -t TABLE` listings."""
+    return {b for lines in listings.values() for ln in lines if ln.startswith("-A CNICTL") for b in _iface_args(ln)}
+
+
+def leftover_iptables(listings: dict[str, list[str]], known: Records, iptables: str, cnictl: str) -> list[Leftover]:
+    """cnictl's CNICTL* chains and rules that no network using the iptables backend accounts for.
+
+    *listings* maps a table (filter, nat) to its `iptables-save -t TABLE` lines; *iptables* is the command
+    prefix of the hints (`ip netns exec HOST iptables` or `iptables`), *cnictl* that of `cnictl fw reload`.
+    """
+    present = {t: [ln for ln in lines if "CNICTL" in ln] for t, lines in listings.items()}
+    if not any(present.values()):
+        return []
+    users = [n for n in known.networks if n.firewall == NAME]
+    if not users:
+        cmds = []
+        for table, lines in present.items():
+            have = {ln.split()[0][1:] for ln in lines if ln.startswith(":")}
+            rules = set(lines)
+            cmds += [f"{iptables} -t {table} -D {c} {r}" for c, r in JUMPS.get(table, []) if f"-A {c} {r}" in rules]
+            cmds += [f"{iptables} -t {table} -F {c}" for c in CHAINS.get(table, []) if c in have]
+            cmds += [f"{iptables} -t {table} -X {c}" for c in CHAINS.get(table, []) if c in have]
+        named = sorted(iptables_bridges(listings))
+        on = f" (rules name {', '.join(named)})" if named else ""
+        return [Leftover("leftover.iptables", f"cnictl's iptables chains exist but no network uses iptables{on}",
+                         "; ".join(cmds) or None)]
+    own = {n.bridge for n in users}
+    out = []
+    for bridge in sorted(iptables_bridges(listings) - own):
+        count = sum(1 for lines in listings.values() for ln in lines if ln.startswith("-A CNICTL") and bridge in _iface_args(ln))
+        out.append(Leftover(f"leftover.iptables.{bridge}", f"{count} CNICTL rule(s) name bridge {bridge}, which no network uses",
+                            f"{cnictl} fw reload"))
+    return out
+
+
 class IptablesBackend:
-    name = "iptables"
+    name = NAME
 
     def __init__(self) -> None:
         self.binary = "iptables"
@@ -219,6 +265,26 @@ class IptablesBackend:
         """Nothing to report: CNICTL-FORWARD accepts cnictl's traffic before a FORWARD DROP policy applies
         (docker's layout relies on the same)."""
         return []
+
+    # ---- leftovers (cnictl doctor) ---------------------------------------------------------
+    def _listings(self) -> dict[str, list[str]]:
+        """`iptables-save -t TABLE` of filter and nat; a table that cannot be listed is left out (no
+        iptables installed: nothing of cnictl's to look at either)."""
+        out: dict[str, list[str]] = {}
+        if shutil.which(self.binary + "-save") is None:
+            return out
+        for table in CHAINS:
+            try:
+                out[table] = self.listing(table)
+            except CnictlError:
+                continue
+        return out
+
+    def bridges_in_rules(self) -> set[str]:
+        return iptables_bridges(self._listings())
+
+    def leftovers(self, known: Records, host: Host) -> list[Leftover]:
+        return leftover_iptables(self._listings(), known, f"{host.exec_prefix()}iptables", host.cli_prefix())
 
     @staticmethod
     def _mine(line: str, network: NetworkFirewall | None) -> bool:

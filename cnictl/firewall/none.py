@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from cnictl.firewall.base import NetworkFirewall, PortForward
+from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward
 from cnictl.plan import Note, Step
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from cnictl.firewall.protocol import Records
+    from cnictl.host import Host
 
 
 class NoFirewall:
@@ -38,6 +43,12 @@ class NoFirewall:
 
     def text(self, network: NetworkFirewall | None = None) -> str:
         return ""
+
+    def bridges_in_rules(self) -> set[str]:
+        return set()
+
+    def leftovers(self, known: Records, host: Host) -> list[Leftover]:
+        return []  # no rules of cnictl's, so none left behind
 
     def close(self) -> None:
         return None

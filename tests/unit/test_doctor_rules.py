@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 from cnictl import doctor as d
+from cnictl.firewall.iptables import leftover_iptables
+from cnictl.firewall.nftables.leftovers import leftover_nft, nft_bridges
 from cnictl.host import Host
 from cnictl.model import Attachment, Network, SubnetSpec
 from cnictl.netlink.probe import RTM_NEWQDISC, ProbeResult, htb_request, tbf_request, vlan_request
@@ -157,17 +159,17 @@ def test_leftover_nft_chains_and_elements() -> None:
         "elements": ["br-lab", "br-ghost", "br-old"],
         "open": [],
     }
-    checks = by_name(d.leftover_nft(table, d.Known([net("lab")], []), "ip netns exec h1 nft"))
+    checks = by_name(leftover_nft(table, d.Known([net("lab")], []), "ip netns exec h1 nft"))
     assert set(checks) == {"leftover.nft.ghost", "leftover.nft.sets"}
     assert checks["leftover.nft.ghost"].hint == (
         "ip netns exec h1 nft 'delete chain inet cnictl ghost-fwd; delete chain inet cnictl ghost-nat; "
         "delete element inet cnictl bridges { \"br-ghost\" }'")
     assert checks["leftover.nft.sets"].hint == "ip netns exec h1 nft 'delete element inet cnictl bridges { \"br-old\" }'"
     # no network uses nftables: the whole table goes
-    checks = by_name(d.leftover_nft(table, d.Known([net("lab", firewall="iptables")], []), "nft"))
+    checks = by_name(leftover_nft(table, d.Known([net("lab", firewall="iptables")], []), "nft"))
     assert list(checks) == ["leftover.nft.table"] and checks["leftover.nft.table"].hint == "nft delete table inet cnictl"
-    assert d.leftover_nft(None, d.Known([], []), "nft") == []
-    assert d.nft_bridges(table) == {"br-lab", "br-ghost", "br-old"}
+    assert leftover_nft(None, d.Known([], []), "nft") == []
+    assert nft_bridges(table) == {"br-lab", "br-ghost", "br-old"}
 
 
 def test_leftover_iptables() -> None:
@@ -176,16 +178,16 @@ def test_leftover_iptables() -> None:
                    "-A CNICTL-FORWARD -i br-lab -o br-lab -j ACCEPT", "-A CNICTL-FORWARD -i br-x -o br-x -j ACCEPT"],
         "nat": [],
     }
-    checks = by_name(d.leftover_iptables(listings, d.Known([net("lab", firewall="iptables")], []), "iptables", "cnictl"))
+    checks = by_name(leftover_iptables(listings, d.Known([net("lab", firewall="iptables")], []), "iptables", "cnictl"))
     assert list(checks) == ["leftover.iptables.br-x"] and checks["leftover.iptables.br-x"].hint == "cnictl fw reload"
-    checks = by_name(d.leftover_iptables(listings, d.Known([net("lab")], []), "ip netns exec h1 iptables", "cnictl"))
+    checks = by_name(leftover_iptables(listings, d.Known([net("lab")], []), "ip netns exec h1 iptables", "cnictl"))
     hint = checks["leftover.iptables"].hint or ""
     assert hint.split("; ") == [
         "ip netns exec h1 iptables -t filter -D FORWARD -j CNICTL-FORWARD",
         "ip netns exec h1 iptables -t filter -F CNICTL-FORWARD", "ip netns exec h1 iptables -t filter -F CNICTL-INPUT",
         "ip netns exec h1 iptables -t filter -X CNICTL-FORWARD", "ip netns exec h1 iptables -t filter -X CNICTL-INPUT",
     ]
-    assert d.leftover_iptables({"filter": ["-A FORWARD -j DOCKER"]}, d.Known([], []), "iptables", "cnictl") == []
+    assert leftover_iptables({"filter": ["-A FORWARD -j DOCKER"]}, d.Known([], []), "iptables", "cnictl") == []
 
 
 def reserve(root: Path, network: str, ip: str, content: bytes) -> None:

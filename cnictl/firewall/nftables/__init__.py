@@ -3,7 +3,9 @@
 Each network owns two base chains, `<net>-fwd` (filter/forward) and `<net>-nat`
 (nat/postrouting), and its bridge is an element of the set `bridges`, which drives isolation
 between networks. Nothing outside `inet cnictl` is ever listed, flushed or edited; the table is
-deleted when its last network goes. This is the only module that imports `nftables`.
+deleted when its last network goes. This module is the only one that imports `nftables` (in
+`NftablesBackend._ctx`); what the rules are is `rules.py`, and telling cnictl's leftover chains and
+set elements from a table listing is `leftovers.py`, both pure.
 
 Rules for network "lab" on bridge br-lab, subnet 10.20.0.0/24 (as `nft` text):
 
@@ -17,182 +19,42 @@ Rules for network "lab" on bridge br-lab, subnet 10.20.0.0/24 (as `nft` text):
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from cnictl.errors import DependencyError, FirewallError, cli
-from cnictl.firewall.base import NetworkFirewall, PortForward
+from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward
+from cnictl.firewall.nftables.rules import (
+    FAMILY,
+    INFRA_CHAINS,
+    NAME,
+    OPEN,
+    PORT_MAPS,
+    SET,
+    TABLE,
+    Rule,
+    _element_text,
+    _match,
+    _obj,
+    network_rules,
+    port_elements,
+    port_infra_rules,
+)
 from cnictl.plan import Step
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from cnictl.firewall.protocol import Records
     from cnictl.host import Host
 
-FAMILY = "inet"
-TABLE = "cnictl"
-SET = "bridges"
-OPEN = "open"  # bridges of networks created with --no-isolate: they may talk to each other
-
-# Published ports: DNAT through maps, so one more mapping costs the same with 1 or 10,000 of them.
-# Keys are (host address . protocol . port) or, for "all addresses", (protocol . port); two maps per key
-# give the container address and port (libnftables 1.0.6's JSON cannot express one map with a
-# concatenated value).
-PORT_MAPS = {
-    "ports-addr": (["ipv4_addr", "inet_proto", "inet_service"], "ipv4_addr"),
-    "ports-port": (["ipv4_addr", "inet_proto", "inet_service"], "inet_service"),
-    "any-addr": (["inet_proto", "inet_service"], "ipv4_addr"),
-    "any-port": (["inet_proto", "inet_service"], "inet_service"),
-}
-INFRA_CHAINS = ("ports-pre", "ports-out", "ports-post")
-_DADDR = {"payload": {"protocol": "ip", "field": "daddr"}}
-_L4 = {"meta": {"key": "l4proto"}}
-_DPORT = {"payload": {"protocol": "th", "field": "dport"}}
-
-
-def _dnat(key: list[dict[str, Any]], addr_map: str, port_map: str) -> dict[str, Any]:
-    k = {"concat": key}
-    return {"dnat": {"family": "ip", "addr": {"map": {"key": k, "data": f"@{addr_map}"}},
-                     "port": {"map": {"key": k, "data": f"@{port_map}"}}}}
-
-
-def port_infra_rules() -> list[Rule]:
-    specific = _dnat([_DADDR, _L4, _DPORT], "ports-addr", "ports-port")
-    anyaddr = _dnat([_L4, _DPORT], "any-addr", "any-port")
-    s_text = "dnat ip to ip daddr . meta l4proto . th dport map @ports-addr : ip daddr . meta l4proto . th dport map @ports-port"
-    a_text = "fib daddr type local dnat ip to meta l4proto . th dport map @any-addr : meta l4proto . th dport map @any-port"
-    lo = {"prefix": {"addr": "127.0.0.0", "len": 8}}
-    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
-    return [
-        # containers must not reach the host's loopback (route_localnet is on for bridges with published ports)
-        Rule("ports-pre", f"iifname @{SET} ip daddr 127.0.0.0/8 drop",
-             [_match(_meta("iifname"), f"@{SET}"), _match(_DADDR, lo), {"drop": None}]),
-        Rule("ports-pre", s_text, [specific]),
-        Rule("ports-pre", a_text, [local, anyaddr]),
-        Rule("ports-out", s_text, [specific]),
-        Rule("ports-out", a_text, [local, anyaddr]),
-        Rule("ports-post", "ip saddr 127.0.0.0/8 ct status dnat masquerade",
-             [_match({"payload": {"protocol": "ip", "field": "saddr"}}, lo),
-              _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None}]),
-    ]
-
-
-def port_elements(pf: PortForward) -> list[tuple[str, Any, Any]]:
-    """(map, key, value) for every element one mapping needs."""
-    out: list[tuple[str, Any, Any]] = []
-    for hp, cp in pf.pairs():
-        if pf.host_ip:
-            key: Any = {"concat": [pf.host_ip, pf.proto, hp]}
-            out += [("ports-addr", key, pf.container_ip), ("ports-port", key, cp)]
-        else:
-            key = {"concat": [pf.proto, hp]}
-            out += [("any-addr", key, pf.container_ip), ("any-port", key, cp)]
-    return out
-
-
-def _element_text(pf: PortForward, verb: str) -> list[str]:
-    lines = []
-    for hp, cp in pf.pairs():
-        k = f"{pf.host_ip} . {pf.proto} . {hp}" if pf.host_ip else f"{pf.proto} . {hp}"
-        a, p = ("ports-addr", "ports-port") if pf.host_ip else ("any-addr", "any-port")
-        if verb == "add":
-            lines += [f"add element {FAMILY} {TABLE} {a} {{ {k} : {pf.container_ip} }}",
-                      f"add element {FAMILY} {TABLE} {p} {{ {k} : {cp} }}"]
-        else:
-            lines += [f"delete element {FAMILY} {TABLE} {a} {{ {k} }}", f"delete element {FAMILY} {TABLE} {p} {{ {k} }}"]
-    return lines
-
-
-def _match(left: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def _meta(key: str) -> dict[str, Any]:
-    return {"meta": {"key": key}}
-
-
-class Rule:
-    """One rule, kept as nft text (for explain and show) and as libnftables JSON expressions."""
-
-    def __init__(self, chain: str, text: str, expr: list[dict[str, Any]]) -> None:
-        self.chain, self.text, self.expr = chain, text, expr
-
-    def command(self) -> dict[str, Any]:
-        return {"add": {"rule": {"family": FAMILY, "table": TABLE, "chain": self.chain, "expr": self.expr}}}
-
-
-def network_rules(fw: NetworkFirewall) -> tuple[list[Rule], list[Rule]]:
-    """The forward-chain and nat-chain rules of one network."""
-    fwd_chain, nat_chain = fw.chains
-    br = fw.bridge
-    q = json.dumps(br)
-    iif, oif = _match(_meta("iifname"), br), _match(_meta("oifname"), br)
-    fwd = [Rule(fwd_chain, f"iifname {q} oifname {q} accept", [iif, oif, {"accept": None}])]
-    if not fw.isolate:
-        fwd += [
-            Rule(fwd_chain, f"iifname {q} oifname @{OPEN} accept", [iif, _match(_meta("oifname"), f"@{OPEN}"), {"accept": None}]),
-            Rule(fwd_chain, f"oifname {q} iifname @{OPEN} accept", [oif, _match(_meta("iifname"), f"@{OPEN}"), {"accept": None}]),
-        ]
-    fwd.append(
-        Rule(fwd_chain, f"iifname {q} oifname @{SET} drop", [iif, _match(_meta("oifname"), f"@{SET}"), {"drop": None}])
-    )
-    if fw.internal:
-        fwd += [
-            Rule(fwd_chain, f"iifname {q} drop", [iif, {"drop": None}]),
-            Rule(fwd_chain, f"oifname {q} drop", [oif, {"drop": None}]),
-        ]
-    else:
-        fwd += [
-            Rule(fwd_chain, f"iifname {q} accept", [iif, {"accept": None}]),
-            Rule(
-                fwd_chain,
-                f"oifname {q} ct state established,related accept",
-                [oif, _match({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None}],
-            ),
-            Rule(fwd_chain, f"oifname {q} ct status dnat accept",
-                 [oif, _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}]),
-            Rule(fwd_chain, f"oifname {q} drop", [oif, {"drop": None}]),
-        ]
-    nat: list[Rule] = []
-    if not fw.internal:
-        # hairpin: a container reaching a published port through the host's address (its own, or another
-        # container's on this network) gets the answer back through the host only if the host is the
-        # source it sees
-        for subnet in fw.subnets:
-            net = ipaddress.ip_network(subnet)
-            if net.version != 4:
-                continue
-            prefix = {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
-            ip4 = {"payload": {"protocol": "ip", "field": "saddr"}}
-            dst4 = {"payload": {"protocol": "ip", "field": "daddr"}}
-            nat.append(Rule(nat_chain, f"ip saddr {net} ip daddr {net} ct status dnat masquerade",
-                            [_match(ip4, prefix), _match(dst4, prefix),
-                             _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None}]))
-    if fw.masquerade and not fw.internal:
-        for subnet in fw.subnets:
-            net = ipaddress.ip_network(subnet)
-            proto = "ip" if net.version == 4 else "ip6"
-            prefix = {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
-            nat.append(
-                Rule(
-                    nat_chain,
-                    f"{proto} saddr {net} oifname != {q} masquerade",
-                    [
-                        _match({"payload": {"protocol": proto, "field": "saddr"}}, prefix),
-                        _match(_meta("oifname"), br, "!="),
-                        {"masquerade": None},
-                    ],
-                )
-            )
-    return fwd, nat
-
-
-def _obj(kind: str, **fields: Any) -> dict[str, Any]:
-    return {kind: {"family": FAMILY, "table": TABLE, **fields}}
+__all__ = ["FAMILY", "INFRA_CHAINS", "OPEN", "PORT_MAPS", "SET", "TABLE", "NftablesBackend", "Rule", "network_rules",
+           "port_elements", "port_infra_rules", "probe"]
 
 
 class NftablesBackend:
-    name = "nftables"
+    name = NAME
 
     def __init__(self) -> None:
         self._nft: Any = None
@@ -427,6 +289,25 @@ class NftablesBackend:
                 if c and c.get("hook") == "forward" and c.get("policy") == "drop" and c.get("table") != TABLE:
                     found.append(f"{c['family']} {c['table']} {c['name']}")
         return found
+
+    # ---- leftovers (cnictl doctor) ---------------------------------------------------------
+    def _table_if_any(self) -> dict[str, Any] | None:
+        try:
+            return self.table()
+        except DependencyError:  # no libnftables: no table of cnictl's to look at either
+            return None
+
+    def bridges_in_rules(self) -> set[str]:
+        """Every bridge table inet cnictl names (set elements and rule matches)."""
+        from cnictl.firewall.nftables.leftovers import nft_bridges
+
+        return nft_bridges(self._table_if_any())
+
+    def leftovers(self, known: Records, host: Host) -> list[Leftover]:
+        """Chains and set elements of table inet cnictl that no network using nftables accounts for."""
+        from cnictl.firewall.nftables.leftovers import leftover_nft
+
+        return leftover_nft(self._table_if_any(), known, f"{host.exec_prefix()}nft")
 
     # ---- reads -------------------------------------------------------------------------
     def rules(self, network: NetworkFirewall | None = None) -> list[dict[str, Any]]:
