@@ -8,8 +8,8 @@ directories of cnictl and its dependencies are put on sys.path explicitly), runn
     #!/bin/sh
     exec /opt/cnictl/.venv/bin/python3 -I -S -c 'import sys; sys.path[:0] = [...]; from cnictl.cni.plugin import main; main()'
 
-It is written atomically with mode 0755 and, when run as root, owned by root (CNI_PATH directories
-must hold only root-owned files: the runtime executes whatever it finds there).
+It is written atomically (`fsutil.atomic_write`) with mode 0755 and, when run as root, owned by root
+(CNI_PATH directories must hold only root-owned files: the runtime executes whatever it finds there).
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def install(directory: str) -> dict[str, str]:
     d.mkdir(mode=0o755, parents=True, exist_ok=True)
     path = d / PLUGIN_NAME
     text = launcher_text()
-    from cnictl import launcher
+    import os
 
-    launcher.write(path, text)
+    from cnictl import fsutil
+
+    # cnictl.launcher imports import_roots from here, so this module does not import it back (no cycle)
+    fsutil.atomic_write(path, text, 0o755, dir_mode=None, chown=(0, 0) if os.geteuid() == 0 else None)
     return {"path": str(path), "launcher": text}
