@@ -69,6 +69,10 @@ class ReserveIP(Step):
                 self.store.destroy()
 
     def explain(self, host: Host) -> list[str]:
+        if not self.leases:  # not predicted (a network's own reservation): the address is chosen when it runs
+            return [f"# IPAM: reserve the first free address of {rng.range_start}-{rng.range_end} -> file "
+                    f"{self.store.directory}/ADDRESS containing '{self.container_id}\\r\\n{self.ifname}'"
+                    for rng in self.ranges]
         return [
             f"# IPAM: reserve {lease.ip} -> file {self.store.directory}/{lease.ip} "
             f"containing '{self.container_id}\\r\\n{self.ifname}'"

@@ -1,0 +1,44 @@
+"""Firewall Steps that span a backend's whole table: `fw reload` re-applies every rule cnictl owns.
+
+The per-network and per-port steps are the backends' own (`setup_network`, `publish`, ...); this one
+hands a backend every network's intent and every published mapping, read from the state, and the
+backend re-creates them in one transaction (`FirewallBackend.reload`).
+
+    >>> from cnictl.firewall.none import NoFirewall
+    >>> ReloadRules(NoFirewall(), [], []).summary
+    'reload the none rules of 0 network(s) and 0 published port(s)'
+"""
+
+from __future__ import annotations
+
+from cnictl.plan import Step
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from cnictl.firewall.base import NetworkFirewall, PortForward
+    from cnictl.firewall.protocol import FirewallBackend
+    from cnictl.host import Host
+
+
+class ReloadRules(Step):
+    """Re-apply every rule of one backend from the state (after a flush or a firewall restart): chains that
+    exist are flushed and refilled, the port maps emptied and refilled, in one transaction. Running it on an
+    intact ruleset changes nothing, so there is nothing to undo."""
+
+    def __init__(self, backend: FirewallBackend, networks: list[NetworkFirewall], forwards: list[PortForward]) -> None:
+        self.backend, self.networks, self.forwards = backend, list(networks), list(forwards)
+        self.summary = (f"reload the {backend.name} rules of {len(self.networks)} network(s) and "
+                        f"{len(self.forwards)} published port(s)")
+        self.commands = 0
+
+    def apply(self, host: Host) -> None:
+        self.commands = self.backend.reload(self.networks, self.forwards)
+
+    def explain(self, host: Host) -> list[str]:
+        lines = [f"# firewall: {self.summary}, in one transaction that first empties cnictl's chains and port maps"]
+        for fw in self.networks:
+            lines += self.backend.setup_network(fw).explain(host)
+        if self.forwards:
+            fwds = self.forwards
+            lines += self.backend.publish(lambda: fwds, f"{len(fwds)} published port(s)").explain(host)
+        return lines
