@@ -6,10 +6,11 @@ back. Once the change has completed, Ctrl-C is held until the result is printed,
 change stands (see cnictl.plan.Progress). This module imports only the standard library's os and signal
 and cnictl.plan, so the handler is in place a millisecond after the interpreter starts.
 
-`cnictl attach` and `cnictl detach` run once per container, from scripts: for them main() builds a command
-tree of just that command (cnictl.cli.main.build(only=...)), so the other commands' modules are neither
-imported nor turned into click commands; typer still parses the line. Everything else (help, completion,
-any other command) gets the whole tree. See docs/performance.md.
+`cnictl attach` and `cnictl detach` run once per container, from scripts: main() builds a command tree of
+just the top-level command the line names (cnictl.cli.main.build(only=...)), so the other commands'
+modules are neither imported nor turned into click commands; typer still parses the line. The root's
+--help gets every top-level command with each group as its help line alone. An unknown command and shell
+completion get the whole tree (its "did you mean", every name). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from cnictl.plan import PROGRESS
 
 NOTHING_CHANGED = "interrupted; nothing was changed"
 
-HOT = ("attach", "detach")  # run with a tree of themselves alone
-# the root's options that take a value (cnictl.cli.main.root), and its flags that may come before a hot command
+# the root's options that take a value (cnictl.cli.main.root), and its flags that may come before a command
 ROOT_VALUED = ("--netns", "--state-dir", "--firewall")
 ROOT_FLAGS = ("--json", "--quiet", "-q", "--dry-run", "--explain")
+HELP = ("--help", "-h")
 
 
 def on_sigint(signum: int, frame: object) -> None:
@@ -53,13 +54,18 @@ def main() -> None:
     install()
     import sys
 
-    from cnictl.cli.main import build, run
+    from cnictl.cli.main import COMMANDS, GROUPS, build, run
 
-    hot = hot_command(sys.argv[1:])
-    if hot is not None and "_CNICTL_COMPLETE" in os.environ:
-        hot = None  # shell completion may complete any command: the whole tree
+    word = command_word(sys.argv[1:])
+    tree = None  # the whole tree
+    if "_CNICTL_COMPLETE" in os.environ:  # shell completion may complete any command
+        pass
+    elif word in GROUPS or word in COMMANDS:
+        tree = build(only=(word,))
+    elif word == "":  # the root's own help
+        tree = build(listing=True)
     try:
-        run(build(only=(hot,)) if hot is not None else None)
+        run(tree)
         code: object = 0
     except SystemExit as e:
         code = e.code
@@ -69,21 +75,24 @@ def main() -> None:
     _flush_and_exit(code or 0)
 
 
-def hot_command(argv: list[str]) -> str | None:
-    """The hot command (attach, detach) this command line runs, or None: only the root's own options may
-    come before it, so that a tree of that command alone parses the line exactly as the whole tree would."""
-    i = 0
+def command_word(argv: list[str]) -> str | None:
+    """The first word of *argv* after the root's own options: the top-level command the line runs; "" when
+    there is none and the root prints its help (no words at all, or -h/--help among the root's options);
+    None for anything else (a value-taking option without its value, --version, an unknown option)."""
+    i, helps = 0, not argv
     while i < len(argv):
         word = argv[i]
         if word in ROOT_FLAGS:
             i += 1
-        elif word in ROOT_VALUED:
+        elif word in HELP:
+            helps, i = True, i + 1
+        elif word in ROOT_VALUED and i + 1 < len(argv):
             i += 2
-        elif word.split("=", 1)[0] in ROOT_VALUED and "=" in word:
+        elif "=" in word and word.split("=", 1)[0] in ROOT_VALUED:
             i += 1
         else:
-            return word if word in HOT else None
-    return None
+            return None if word.startswith("-") or helps else word
+    return "" if helps else None
 
 
 def _flush_and_exit(code: int) -> None:

@@ -33,9 +33,11 @@ COMMANDS = {
 }
 
 
-def build(only: tuple[str, ...] | None = None) -> typer.Typer:
+def build(only: tuple[str, ...] | None = None, *, listing: bool = False) -> typer.Typer:
     """The root typer app with every command, or with only the top-level commands named in *only*
-    (their modules alone are imported)."""
+    (their modules alone are imported). With *listing*, every top-level command is there, but each group
+    as its name and help alone: enough for the root's --help, which lists them (a group's own commands
+    are built only when it runs)."""
     import importlib
 
     root_app = typer.Typer(
@@ -49,10 +51,13 @@ def build(only: tuple[str, ...] | None = None) -> typer.Typer:
         epilog="Example: cnictl net create lab --subnet 10.20.0.0/24 && cnictl ns add web && cnictl attach lab web",
     )
     for name in GROUPS:
-        if only is None or name in only:
+        if listing:
+            sub = importlib.import_module(f"cnictl.cli.{name}").app
+            root_app.add_typer(typer.Typer(no_args_is_help=sub.info.no_args_is_help, help=sub.info.help), name=name)
+        elif only is None or name in only:
             root_app.add_typer(importlib.import_module(f"cnictl.cli.{name}").app, name=name)
     for name, (module, func, epilog) in COMMANDS.items():
-        if only is None or name in only:
+        if listing or only is None or name in only:
             mod = importlib.import_module(f"cnictl.cli.{module}")
             root_app.command(epilog=getattr(mod, epilog))(getattr(mod, func))
     root_app.callback()(root)
