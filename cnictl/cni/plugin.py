@@ -346,6 +346,9 @@ def run(env: Mapping[str, str], stdin: bytes, stderr: TextIO | None = None) -> t
 
 def main() -> None:
     """`cnictl-cni`: read stdin and the CNI_* environment, print one result or error object, exit 0 or 1."""
+    import gc
+
+    gc.disable()  # one call per process: the cyclic collector would only cost time over the imports that follow
     from cnictl.cni.environ import caller_environ
 
     env = caller_environ()  # what the runtime passed: a delegated IPAM plugin gets it unchanged
