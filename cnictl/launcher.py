@@ -7,6 +7,8 @@
 editable install's import finder): ~10 ms less per start, and no window in which Ctrl-C hits `site` and Python
 dies with "Fatal Python error: init_import_site". The code first puts a SIGINT handler in place that ends the
 process quietly with exit 130 (nothing has changed that early); cnictl.cli.entry then installs the real one.
+Under -S no `.pth` file runs, so an editable install's finder is never imported; the launcher needs none,
+because it names the directories itself (cnictl's own and its dependencies'). See docs/performance.md.
 scripts/setup.sh writes .venv/bin/cnictl and .venv/bin/cnictl-cni this way; `cnictl cni install` writes one
 for runtimes. Run as `python -m cnictl.launcher PATH MODULE:FUNCTION`.
 """
@@ -18,9 +20,11 @@ import shlex
 import sys
 from pathlib import Path
 
-# _signal (built in, no enum import) and os (already loaded by then): the handler is in place within microseconds
-GUARD = ("import os, _signal; _signal.signal(2, lambda s, f: "
-         "(os.write(2, b'cnictl: interrupted; nothing was changed\\n'), os._exit(130)))")
+# _signal and posix are built in (no file to find, no enum): the handler is in place within microseconds of
+# the first statement. Not os: under -S nothing has imported it yet, and importing it (posixpath, stat, ...)
+# takes long enough on a loaded machine for a Ctrl-C to land in it with a traceback.
+GUARD = ("import posix, _signal; _signal.signal(2, lambda s, f: "
+         "(posix.write(2, b'cnictl: interrupted; nothing was changed\\n'), posix._exit(130)))")
 
 
 def text(entry: str, python: str | None = None, *, guard: bool = True, name: str = "cnictl") -> str:
