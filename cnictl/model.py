@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 IFNAMSIZ = 16
-DRIVERS = ("bridge", "macvlan", "ipvlan")
-MACVLAN_MODES = ("bridge", "vepa", "private", "passthru")
-IPVLAN_MODES = ("l2", "l3", "l3s")
 
 
 def validate_network_name(name: str) -> str:
@@ -58,21 +55,6 @@ def validate_mac(mac: str | None) -> str | None:
     if not MAC_RE.fullmatch(mac) or int(mac[:2], 16) & 1 or mac.replace(":", "") == "000000000000":
         raise ConfigError(f'bad MAC address "{mac}": use a unicast address such as 02:42:ac:11:00:02')
     return mac.lower()
-
-
-def validate_mode(driver: str, mode: str | None) -> str | None:
-    """The link mode of a macvlan or ipvlan network (default: bridge, l2); bridge networks have none."""
-    modes = {"macvlan": MACVLAN_MODES, "ipvlan": IPVLAN_MODES}.get(driver)
-    if modes is None:
-        if mode is not None:
-            raise ConfigError(f'--mode {mode} applies to macvlan and ipvlan networks only, not to driver "{driver}"',
-                              hint="leave --mode out, or use --driver macvlan")
-        return None
-    if mode is None:
-        return modes[0]
-    if mode not in modes:
-        raise ConfigError(f'bad {driver} mode "{mode}": use one of {", ".join(modes)}')
-    return mode
 
 
 def validate_vlan(vlan: int | None) -> int | None:
@@ -170,48 +152,84 @@ class SubnetSpec:
         return f"{self.gateway}/{self.network.prefixlen}"
 
 
+# The flat layout of release 0.1's network records: the order of its keys, and what it wrote for the keys of
+# the other drivers (0.1 requires "bridge" when it reads a record and rejects keys it does not know).
+_FLAT_0_1 = ("name", "driver", "bridge", "subnets", "mtu", "internal", "masquerade", "managed_bridge", "labels",
+             "created", "mac", "isolate", "icc", "firewall", "parent", "mode", "vlan", "vlan_parent",
+             "managed_parent", "host_access", "shim", "shim_addresses", "cni_conf_dir")
+_PADDING_0_1: dict[str, Any] = {
+    "bridge": "", "masquerade": False, "managed_bridge": False, "mac": None, "isolate": True, "icc": True,
+    "parent": None, "mode": None, "vlan": None, "vlan_parent": None, "managed_parent": False, "host_access": False,
+    "shim": None, "shim_addresses": [],
+}
+
+
+def _options_type(driver: str) -> Any:
+    from cnictl import drivers
+
+    return drivers.get_driver(driver).options_type
+
+
+def _pick(record_type: Any, data: dict[str, Any]) -> Any:
+    """A record of *record_type* from the keys of *data* it has (lists and dicts copied)."""
+    return record_type(**{k: asdict(data[k]) for k in record_type.__record_fields__ if k in data})
+
+
 @record
 class Network:
+    """A network: the settings every driver has, and in *options* the driver's own typed record
+    (`BridgeOptions`, `MacvlanOptions`; see `cnictl.drivers`).
+
+    Stored layout (networks/<name>.json) and `net inspect --json`: flat, unchanged from release 0.1. The
+    common fields and the driver's options sit side by side at the top level, and the other keys of the 0.1
+    layout follow with the values 0.1 wrote for them, so 0.1 reads records of this release back and scripts
+    reading "bridge" or "parent" see what they saw. A driver added later appends its own keys. `from_dict`
+    reads that layout (a nested "options" object too) and ignores the keys the driver does not have.
+
+    For the same reason `Network(...)` also takes the 0.1 arguments (`Network("lab", "bridge", "br-lab",
+    [subnet], mtu=1400, icc=False)`) and the options can be read and set as attributes (`net.bridge`), at
+    run time only: typed code goes through `net.options` or asks the driver.
+
+        >>> net = Network.from_dict({"name": "lab", "driver": "bridge", "bridge": "br-lab", "parent": None,
+        ...                          "subnets": [{"subnet": "10.20.0.0/24", "gateway": "10.20.0.1"}]})
+        >>> net.options.bridge, net.to_dict()["parent"], net.to_dict()["bridge"]
+        ('br-lab', None, 'br-lab')
+    """
+
     name: str
     driver: str
-    bridge: str
     subnets: list[SubnetSpec]
     mtu: int | None = None
     internal: bool = False
-    masquerade: bool = True
-    managed_bridge: bool = True
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
-    mac: str | None = None
-    isolate: bool = True
-    icc: bool = True
     firewall: str = "nftables"
-    # macvlan / ipvlan: the link the containers' interfaces hang off (a VLAN sub-interface when vlan is set),
-    # its trunk, the mode, whether cnictl created the sub-interface, and the host-access shim.
-    parent: str | None = None
-    mode: str | None = None
-    vlan: int | None = None
-    vlan_parent: str | None = None
-    managed_parent: bool = False
-    host_access: bool = False
-    shim: str | None = None
-    shim_addresses: list[str] = field(default_factory=list)
     # where `net create --cni-conf-dir` wrote this network's conflist (removed with the network)
     cni_conf_dir: str | None = None
+    options: Any = None  # the driver's options record (None: the driver's defaults)
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            object.__setattr__(self, "options", _options_type(self.driver)())
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        own = asdict(self.options)
+        out: dict[str, Any] = {}
+        for key in _FLAT_0_1:
+            if key in _COMMON:
+                out[key] = asdict(getattr(self, key))
+            else:
+                out[key] = own.pop(key) if key in own else asdict(_PADDING_0_1[key])
+        out.update(own)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Network:
-        data = dict(data)
-        data["subnets"] = [SubnetSpec(**s) for s in data.get("subnets", [])]
-        return cls(**data)
-
-    @property
-    def link(self) -> str:
-        """What the network's interfaces hang off: its bridge, or its parent with the mode."""
-        return self.bridge if self.driver == "bridge" else f"{self.parent} ({self.driver} {self.mode})"
+        nested = data.get("options")
+        flat = nested if isinstance(nested, dict) else data
+        common = {k: asdict(data[k]) for k in _COMMON if k in data}
+        common["subnets"] = [SubnetSpec(**s) for s in data.get("subnets", [])]
+        return cls(**common, options=_pick(_options_type(str(data.get("driver"))), flat))
 
     @property
     def has_ipv4(self) -> bool:
@@ -220,6 +238,139 @@ class Network:
     @property
     def has_ipv6(self) -> bool:
         return any(s.network.version == 6 for s in self.subnets)
+
+    if True:  # the 0.1 attribute view of the options (see the class docstring); run time only once callers moved
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_") or name == "options":
+                raise AttributeError(name)
+            options = self.__dict__.get("options")
+            if options is not None and name in type(options).__record_fields__:
+                return getattr(options, name)
+            extra = self.__dict__.get("_extra", {})
+            if name in extra:
+                return extra[name]
+            if name in _PADDING_0_1:
+                return asdict(_PADDING_0_1[name])
+            raise AttributeError(f"'Network' object has no attribute '{name}'")
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "driver" and value != self.__dict__.get("driver"):
+                object.__setattr__(self, name, value)
+                self._retype()
+            elif name in _COMMON or name == "options" or name.startswith("_"):
+                object.__setattr__(self, name, value)
+            elif name in type(self.options).__record_fields__:
+                setattr(self.options, name, value)
+            elif name in _PADDING_0_1:
+                self.__dict__.setdefault("_extra", {})[name] = value
+            else:
+                object.__setattr__(self, name, value)
+
+        def _retype(self) -> None:
+            """The driver changed: carry the options over to the new driver's record by name."""
+            flat = {**asdict(self.options), **self.__dict__.get("_extra", {})}
+            new = _options_type(self.driver)
+            object.__setattr__(self, "options", _pick(new, flat))
+            self.__dict__["_extra"] = {k: v for k, v in flat.items() if k not in new.__record_fields__}
+
+
+_COMMON = frozenset(n for n in Network.__record_fields__ if n != "options")  # type: ignore[attr-defined]
+
+if not TYPE_CHECKING:
+    _network_init = Network.__init__
+
+    def _network_init_0_1(self: Network, *args: Any, **kwargs: Any) -> None:
+        """Also the 0.1 arguments: a bridge name third, or options given by name."""
+        if (len(args) > 2 and isinstance(args[2], str)) or any(k not in Network.__record_fields__ for k in kwargs):
+            flat = dict(zip(_FLAT_0_1, args, strict=False))
+            for k in kwargs:
+                if k in flat:
+                    raise TypeError(f"Network() got multiple values for argument '{k}'")
+            flat.update(kwargs)
+            unknown = sorted(k for k in flat if k not in _COMMON and k not in _PADDING_0_1 and k != "options")
+            if unknown:
+                raise TypeError(f"Network() got an unexpected keyword argument '{unknown[0]}'")
+            options_type = _options_type(str(flat.get("driver")))
+            rest = {k: v for k, v in flat.items() if k not in _COMMON and k != "options"}
+            _network_init(self, **{k: v for k, v in flat.items() if k in _COMMON},
+                          options=flat.get("options") or _pick(options_type, rest))
+            extra = {k: v for k, v in rest.items() if k not in options_type.__record_fields__}
+            if extra:
+                self.__dict__["_extra"] = extra
+            return
+        _network_init(self, *args, **kwargs)
+
+    Network.__init__ = _network_init_0_1
+
+
+@record
+class NetworkRequest:
+    """What `net create`, the library and an inline CNI configuration ask for: the settings every driver
+    has, and in *options* the driver's own by name (each driver declares them once, as `Option`s in
+    `request_options`; one left out takes its declared default). The driver's `validate` turns it into a
+    `Network`.
+
+    At run time the 0.1 spelling works too: options given as keywords, `NetworkRequest(name="lan",
+    driver="macvlan", parent="eth0")`, and read as attributes, `req.parent`.
+
+        >>> NetworkRequest("lan", "macvlan", options={"parent": "eth0"}).option("parent")
+        'eth0'
+    """
+
+    name: str
+    driver: str = "bridge"
+    subnets: list[str] = field(default_factory=list)
+    gateway: str | None = None
+    ip_range: str | None = None
+    mtu: int | None = None
+    internal: bool = False
+    firewall: str | None = None  # backend of this network (default: the invocation's --firewall)
+    labels: dict[str, str] = field(default_factory=dict)
+    cni_conf_dir: str | None = None  # also write the network's conflist (reference plugins) there
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str) -> Any:
+        """The value asked for the driver option *name*, or its declared default."""
+        if name in self.options:
+            return self.options[name]
+        from cnictl import drivers
+
+        return drivers.option(name).default
+
+    def asked(self, name: str) -> bool:
+        """*name* was given a value other than its default (what a user asked for)."""
+        from cnictl import drivers
+
+        return name in self.options and self.options[name] != drivers.option(name).default
+
+    if not TYPE_CHECKING:  # the 0.1 attribute view of the options
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_") or name == "options":
+                raise AttributeError(name)
+            from cnictl import drivers
+
+            if drivers.find_option(name) is None:
+                raise AttributeError(f"'NetworkRequest' object has no attribute '{name}'")
+            return self.option(name)
+
+
+if not TYPE_CHECKING:
+    _request_init = NetworkRequest.__init__
+
+    def _request_init_0_1(self: NetworkRequest, *args: Any, **kwargs: Any) -> None:
+        """Also driver options given by name (the 0.1 keywords)."""
+        fields = NetworkRequest.__record_fields__
+        loose = {k: kwargs.pop(k) for k in [k for k in kwargs if k not in fields]}
+        if loose:
+            from cnictl import drivers
+
+            for k in loose:
+                if drivers.find_option(k) is None:
+                    raise TypeError(f"NetworkRequest() got an unexpected keyword argument '{k}'")
+            kwargs["options"] = {**kwargs.get("options", {}), **loose}
+        _request_init(self, *args, **kwargs)
+
+    NetworkRequest.__init__ = _request_init_0_1
 
 
 @record

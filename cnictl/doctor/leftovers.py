@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 HOST_VETH_RE = re.compile(r"^cni[0-9a-f]{12}$")  # model.host_ifname
 SHIM_PREFIX = "mvh-"  # macvlan host-access shim links
-LINK_KIND_BRIDGE = "bridge"  # the kernel's link kind (IFLA_INFO_KIND), not a driver name
 
 
 # ---------------------------------------------------------------------------------------
@@ -49,7 +48,10 @@ class Known:
 
     @property
     def bridges(self) -> set[str]:
-        return {n.bridge for n in self.networks}
+        """The networks' own host links (bridges), as their drivers name them."""
+        from cnictl.drivers import host_links
+
+        return host_links(self.networks)
 
     @property
     def host_ifnames(self) -> set[str]:
@@ -102,9 +104,12 @@ def leftover_links(links: Sequence[dict[str, Any]], known: Known, fw_bridges: se
             out.append(Check(f"leftover.link.{name}", FAIL,
                              f"host-access shim ({link.get('kind') or 'link'}) of no known network",
                              f"{ip} link del {name}"))
+    from cnictl.drivers import host_link_kinds
+
+    kinds = host_link_kinds()  # the kernel link kinds of the networks' host links (bridge)
     for link in links:
         name = str(link["ifname"])
-        if link.get("kind") != LINK_KIND_BRIDGE or name in known.bridges:
+        if link.get("kind") not in kinds or name in known.bridges:
             continue
         evidence = []
         if name in fw_bridges:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from cnictl.doctor.check import FAIL, OK, WARN, Check, cnictl_prefix
+from cnictl.drivers import get_driver
 from cnictl.errors import CnictlError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -27,8 +28,8 @@ def forwarding_checks(v4: str | None, v6: str | None, networks: Sequence[Network
     out = []
     for fam, value, needs, flag in (("ipv4", v4, "has_ipv4", ""), ("ipv6", v6, "has_ipv6", " --ipv6")):
         key = f"net.{fam}.conf.all.forwarding"
-        # only bridge networks route through the host; macvlan/ipvlan containers use the LAN's router
-        users = sorted(n.name for n in networks if n.driver == "bridge" and not n.internal and getattr(n, needs))
+        # only some networks route through the host (bridge); macvlan/ipvlan containers use the LAN's router
+        users = sorted(n.name for n in networks if get_driver(n.driver).needs_forwarding(n) and getattr(n, needs))
         name = f"sysctl.{fam}_forwarding"
         if value is None:
             out.append(Check(name, WARN, f"{key} cannot be read in this namespace"))
@@ -48,7 +49,7 @@ def br_netfilter_check(loaded: bool, call_iptables: str | None, networks: Sequen
         return Check(name, OK, "not loaded: bridged frames skip the IP firewall hooks")
     if call_iptables != "1":
         return Check(name, OK, f"loaded, net.bridge.bridge-nf-call-iptables={call_iptables}")
-    no_icc = sorted(n.name for n in networks if not n.icc)
+    no_icc = sorted(n.name for n in networks if get_driver(n.driver).bridged_without_icc(n))
     detail = ("loaded, net.bridge.bridge-nf-call-iptables=1: traffic within a bridge also passes the IP firewall "
               "hooks (cnictl's rules allow it)")
     if no_icc:
