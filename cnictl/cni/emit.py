@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnictl import fsutil
-from cnictl.errors import ConfigError, UnsupportedFieldError
+from cnictl.errors import ConfigError
 from cnictl.plan import Step
 
 if TYPE_CHECKING:
@@ -78,28 +78,18 @@ def conflist(net: Network, data_dir: str, flavour: str = DEFAULT_FLAVOUR, state_
         if state_dir:
             plugin["stateDir"] = state_dir
         return {"cniVersion": CNI_VERSION, "name": net.name, "plugins": [plugin]}
+    from cnictl.drivers import get_driver
+
+    driver = get_driver(net.driver)
     plugins: list[dict[str, Any]] = []
-    if net.driver == "bridge":
-        if not net.icc:
-            raise UnsupportedFieldError(
-                f'network "{net.name}" has --no-icc (bridge port isolation): the reference bridge plugin here has '
-                "no portIsolation setting", hint=f"emit the cnictl flavour instead: cnictl cni emit {net.name} --plugin cnictl")
-        main: dict[str, Any] = {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False,
-                                "hairpinMode": True}
-    else:
-        if net.host_access:
-            raise UnsupportedFieldError(
-                f'network "{net.name}" has --host-access (a host route to each container through {net.shim}): no '
-                "reference plugin sets such routes",
-                hint=f"emit the cnictl flavour instead: cnictl cni emit {net.name} --plugin cnictl")
-        main = {"type": net.driver, "master": net.parent, "mode": net.mode}
+    main = driver.cni_plugin(net)  # bridge, macvlan or ipvlan; refuses what no reference plugin expresses
     if net.mtu:
         main["mtu"] = net.mtu
     main["ipam"] = _ipam(net, data_dir)
     plugins.append(main)
     if flavour == "reference-tuning" and not net.has_ipv6:  # as `cnictl attach`: no IPv6 on the container end
         plugins.append({"type": "tuning", "sysctl": {"net.ipv6.conf.IFNAME.disable_ipv6": "1"}})
-    if net.driver == "bridge" and not net.internal:
+    if driver.publishes_ports and not net.internal:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
     return {"cniVersion": CNI_VERSION, "name": net.name, "plugins": plugins}
 

@@ -97,20 +97,33 @@ def _check_netns(conf: Conf) -> None:
                        f"{conf.netns}: refusing to configure the host (set CNI_NETNS_OVERRIDE=1 to allow)")
 
 
-_COMPARED = ("driver", "bridge", "parent", "mode", "vlan", "mtu", "internal", "isolate", "icc", "firewall",
-             "host_access")
+_COMPARED = ("driver", "mtu", "internal", "firewall")  # and each driver's compared options (their Option)
+_COMMON_KEYS = frozenset(attr for attr, _ in C.COMMON_OPTIONS.values())
 
 
 def _mismatches(net: Network, opts: dict[str, Any]) -> list[str]:
     """Inline options that differ from the existing network (an inline config must describe it exactly)."""
     import ipaddress
 
-    out = []
+    from cnictl import drivers
+    from cnictl.model import NetworkRequest
+
+    out: list[str] = []
     for attr in _COMPARED:
         if attr in opts and opts[attr] != getattr(net, attr):
             out.append(f"{attr}: {getattr(net, attr)!r} here, {opts[attr]!r} in the config")
-    if "masquerade" in opts and opts["masquerade"] != net.masquerade and not net.internal:
-        out.append(f"ipMasq: {net.masquerade!r} here, {opts['masquerade']!r} in the config")
+    # a driver's options, if any are given (the common ones alone need no driver declarations)
+    declared = [o for o in drivers.request_options() if o.name in opts] if any(
+        k not in _COMMON_KEYS for k in opts) else []
+    if declared:
+        asked = NetworkRequest(net.name, net.driver, internal=bool(opts.get("internal", net.internal)),
+                               options={o.name: opts[o.name] for o in declared})
+        driver = drivers.get_driver(net.driver)
+        for o in declared:
+            if o.compared:
+                same, have, want = driver.compare(net, asked, o.name)
+                if not same:
+                    out.append(f"{o.cni_key or o.name}: {have!r} here, {want!r} in the config")
     if "subnets" in opts:
         try:
             want = {str(ipaddress.ip_network(s)) for s in opts["subnets"]}

@@ -28,24 +28,29 @@ if TYPE_CHECKING:
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
 
-OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
+# network options accepted inline in the plugin configuration, key -> (NetworkRequest field, type): the settings
+# every network has, and each driver's own, which its Option declarations name (`options_table`)
+COMMON_OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "subnet": ("subnets", (str, list)),
     "subnets": ("subnets", list),
     "gateway": ("gateway", str),
     "ipRange": ("ip_range", str),
-    "bridge": ("bridge", str),
     "driver": ("driver", str),
-    "parent": ("parent", str),
-    "mode": ("mode", str),
-    "vlan": ("vlan", int),
     "mtu": ("mtu", int),
     "internal": ("internal", bool),
-    "ipMasq": ("masquerade", bool),
-    "isolate": ("isolate", bool),
-    "icc": ("icc", bool),
     "firewall": ("firewall", str),
-    "hostAccess": ("host_access", bool),
 }
+# keys of a configuration that are no network option: with only these (and common options) the drivers'
+# declarations are not loaded
+_OTHER_KEYS = frozenset(("cniVersion", "cniVersions", "name", "type", "network", "stateDir", "hairpinMode", "ipam",
+                         "capabilities", "runtimeConfig", "args", "prevResult", "dns", "plugins"))
+
+
+def options_table() -> dict[str, tuple[str, type | tuple[type, ...]]]:
+    """Every inline option: the common ones and each driver's (its Option's cni_key)."""
+    from cnictl import drivers
+
+    return {**COMMON_OPTIONS, **{o.cni_key: (o.name, o.type) for o in drivers.request_options() if o.cni_key}}
 
 
 REQUIRED_ENV = {
@@ -173,7 +178,8 @@ def parse(cmd: str, env: Mapping[str, str], stdin: bytes,
     conf.network = T.validate_network_name(network)
     if len(network) > 63:
         raise bad("network", network, "cnictl network names have at most 63 characters")
-    for key, (attr, expected) in OPTIONS.items():
+    plain = all(k in COMMON_OPTIONS or k in _OTHER_KEYS for k in data)
+    for key, (attr, expected) in (COMMON_OPTIONS if plain else options_table()).items():
         if key not in data:
             continue
         value: Any = data[key]
