@@ -34,12 +34,12 @@ def attach(
     explain: ExplainOpt = False,
 ) -> None:
     """Attach a network namespace to NETWORK: a veth pair, an address, a default route, published ports."""
-    from cnictl import ops
+    from cnictl.ops import attachments
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
     host = st.host(changes="attach")
-    outcome = ops.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac, container_id=container_id,
-                         ports=list(publish or []))
+    outcome = attachments.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac,
+                                 container_id=container_id, ports=list(publish or []))
     r = outcome.result
     side = f"host side {r['host_ifname']}" if r["host_ifname"] else f"mac {r['mac'] or 'of the parent'}"
     st.finish(outcome, f"attached {r['netns']} to {network}: {r['ifname']} {', '.join(r['addresses'])} ({side})",
@@ -59,9 +59,9 @@ def detach(
     explain: ExplainOpt = False,
 ) -> None:
     """Detach a network namespace from NETWORK; succeeds with a notice if it was not attached."""
-    from cnictl import ops
+    from cnictl.ops import attachments
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="detach")
-    outcome = ops.detach(host, network, netns, st.run_options(), ifname=ifname, container_id=container_id)
+    outcome = attachments.detach(host, network, netns, st.run_options(), ifname=ifname, container_id=container_id)
     st.finish(outcome, f"detached {netns}/{ifname} from {network}", key="ifname")

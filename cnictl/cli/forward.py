@@ -15,11 +15,11 @@ PersistOpt = Annotated[bool, typer.Option("--persist", help="Also write it to sy
 
 
 def _set(ctx: typer.Context, enable: bool, ipv6: bool, persist: bool, json_mode: bool, dry_run: bool, explain: bool) -> None:
-    from cnictl import ops
+    from cnictl.ops import forward
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="forward " + ("enable" if enable else "disable"))
-    outcome = ops.forward_set(host, enable, ipv6=ipv6, persist=persist, opts=st.run_options())
+    outcome = forward.forward_set(host, enable, ipv6=ipv6, persist=persist, opts=st.run_options())
     r = outcome.result
     what = "enabled" if enable else "disabled"
     changed = "" if r["changed"] else " (already so)"
@@ -53,10 +53,10 @@ def status(ctx: typer.Context, ipv6: V6Opt = False, json_mode: JsonOpt = False, 
     -q prints one line per interface, its name and the sysctl values: `all 1`, or `all 1 0` with
     --ipv6 (1 on, 0 off, - unreadable).
     """
-    from cnictl import ops
+    from cnictl.ops import forward
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    rows = ops.forward_status(st.host(), ipv6=ipv6)
+    rows = forward.forward_status(st.host(), ipv6=ipv6)
     fams = ["ipv4", "ipv6"] if ipv6 else ["ipv4"]
     if st.out.quiet:
         st.out.out.writelines(quiet_line(r, fams) + "\n" for r in rows)

@@ -17,10 +17,10 @@ def show(
     json_mode: JsonOpt = False,
 ) -> None:
     """Print cnictl's nftables rules (all, or one network's chains)."""
-    from cnictl import ops
+    from cnictl.ops import firewall
 
     st: State = ctx.obj.merge(json_mode=json_mode)
-    d = ops.fw_show(st.host(), network)
+    d = firewall.fw_show(st.host(), network)
     if st.out.json_mode:
         st.out.json({"backends": d["backends"], "rules": d["rules"]})
     elif d["text"]:
@@ -32,10 +32,10 @@ def show(
 @app.command("reload", epilog="Example: cnictl fw reload")
 def reload(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
     """Re-apply every rule cnictl owns from its state (after a flush or a firewall restart)."""
-    from cnictl import ops
+    from cnictl.ops import firewall
 
     st: State = ctx.obj.merge(json_mode=json_mode)
-    r = ops.fw_reload(st.host(changes="fw reload"))
+    r = firewall.fw_reload(st.host(changes="fw reload"))
     if st.out.json_mode:
         st.out.json(r)
     else:
@@ -46,10 +46,10 @@ def reload(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
 @app.command("check", epilog="Example: cnictl fw check --json")
 def check(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
     """Report missing cnictl rules and firewall settings that break cnictl networks; exit 1 if any."""
-    from cnictl import ops
+    from cnictl.ops import firewall
 
     st: State = ctx.obj.merge(json_mode=json_mode)
-    r = ops.fw_check(st.host(changes="fw check"))
+    r = firewall.fw_check(st.host(changes="fw check"))
     out = st.out
     if out.json_mode:
         out.json(r)

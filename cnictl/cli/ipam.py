@@ -28,10 +28,10 @@ def show(
     has the exact numbers. -q prints the allocated addresses; --format tsv, one table of every
     allocation with its network.
     """
-    from cnictl import ops
+    from cnictl.ops import ipam
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    data = ops.ipam_show(st.host(), network)
+    data = ipam.ipam_show(st.host(), network)
     out = st.out
     if out.json_mode:
         out.json(data if network is None else data[0])
@@ -63,11 +63,11 @@ def release(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Release one address, or all addresses of a container id."""
-    from cnictl import ops
+    from cnictl.ops import ipam
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run)
     host = st.host(changes="ipam release")
-    r = ops.ipam_release(host, network, ip, container_id, dry_run=st.dry_run)
+    r = ipam.ipam_release(host, network, ip, container_id, dry_run=st.dry_run)
     if st.out.json_mode:
         st.out.json(r)
     elif st.dry_run:

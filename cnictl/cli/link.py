@@ -42,7 +42,7 @@ def add(
     explain: ExplainOpt = False,
 ) -> None:
     """Connect two network namespaces with a veth pair: one end in each, addresses optional, both up."""
-    from cnictl import links
+    from cnictl.ops import links
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
     host = st.host(changes="link add")
@@ -59,7 +59,7 @@ def add(
 @app.command("ls", epilog="Example: cnictl link ls --json")
 def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List the links cnictl made (from its records) and whether each is still there."""
-    from cnictl import links
+    from cnictl.ops import links
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
     st.out.table(links.link_list(st.host()), COLUMNS, key="end1")
@@ -75,7 +75,7 @@ def rm(
     explain: ExplainOpt = False,
 ) -> None:
     """Remove a link by either end (the peer goes too); succeeds with a notice if it is already gone."""
-    from cnictl import links
+    from cnictl.ops import links
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="link rm")

@@ -96,17 +96,17 @@ def create(
     a link of the parent with an address of --subnet and a default route via --gateway, the LAN's router.
     No NAT and no published ports; the host reaches them only with --host-access.
     """
-    from cnictl import ops
     from cnictl.model import parse_labels
+    from cnictl.ops import networks
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
-    req = ops.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway, ip_range=ip_range,
-                             bridge=bridge, mtu=mtu, internal=internal, masquerade=not no_masquerade,
-                             isolate=not no_isolate, icc=icc, firewall=firewall,
-                             labels=parse_labels(list(label or [])), parent=parent, mode=mode, vlan=vlan,
-                             host_access=host_access, cni_conf_dir=cni_conf_dir)
+    req = networks.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway,
+                                  ip_range=ip_range, bridge=bridge, mtu=mtu, internal=internal,
+                                  masquerade=not no_masquerade, isolate=not no_isolate, icc=icc, firewall=firewall,
+                                  labels=parse_labels(list(label or [])), parent=parent, mode=mode, vlan=vlan,
+                                  host_access=host_access, cni_conf_dir=cni_conf_dir)
     host = st.host(changes="net create")
-    outcome = ops.create_network(host, req, st.run_options(), exist_ok=exist_ok)
+    outcome = networks.create_network(host, req, st.run_options(), exist_ok=exist_ok)
     r = outcome.result
     subnets = ", ".join(s["subnet"] for s in r["subnets"])
     if r["driver"] == "bridge":
@@ -119,10 +119,10 @@ def create(
 @app.command("ls", epilog="Example: cnictl net ls --json")
 def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List networks."""
-    from cnictl import ops
+    from cnictl.ops import networks
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    rows = ops.list_networks(st.host())
+    rows = networks.list_networks(st.host())
     view = [dict(r, subnets=[s["subnet"] for s in r["subnets"]], link=_link(r)) for r in rows]
     st.out.table(view, COLUMNS, raw=rows)
 
@@ -131,10 +131,10 @@ def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, 
 def inspect(ctx: typer.Context, name: NetworkNameArg, json_mode: JsonOpt = False, quiet: QuietOpt = False,
             fmt: FormatOpt = "auto") -> None:
     """Show one network with its attachments (-q: its name only)."""
-    from cnictl import ops
+    from cnictl.ops import networks
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    d = ops.inspect_network(st.host(), name)
+    d = networks.inspect_network(st.host(), name)
     out = st.out
     if out.json_mode or out.quiet:
         out.record(d)
@@ -169,9 +169,9 @@ def rm(
     explain: ExplainOpt = False,
 ) -> None:
     """Remove a network: its rules, its bridge (if cnictl made it) and its IPAM directory."""
-    from cnictl import ops
+    from cnictl.ops import networks
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="net rm")
-    outcome = ops.delete_network(host, name, st.run_options(), force=force)
+    outcome = networks.delete_network(host, name, st.run_options(), force=force)
     st.finish(outcome, f"removed network {name}")

@@ -23,20 +23,20 @@ def add(
     explain: ExplainOpt = False,
 ) -> None:
     """Create a named network namespace with lo up."""
-    from cnictl import ops
+    from cnictl.ops import namespaces
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="ns add")
-    st.finish(ops.ns_add(host, name, st.run_options(), exist_ok=exist_ok), f"created network namespace {name}")
+    st.finish(namespaces.ns_add(host, name, st.run_options(), exist_ok=exist_ok), f"created network namespace {name}")
 
 
 @app.command("ls", epilog="Example: cnictl ns ls -q")
 def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List named network namespaces."""
-    from cnictl import ops
+    from cnictl.ops import namespaces
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    st.out.table(ops.ns_list(st.host()), [Column("name", "NAME", no_wrap=True), Column("path", "PATH")])
+    st.out.table(namespaces.ns_list(st.host()), [Column("name", "NAME", no_wrap=True), Column("path", "PATH")])
 
 
 @app.command("rm", epilog="Example: cnictl ns rm web")
@@ -49,11 +49,11 @@ def rm(
     explain: ExplainOpt = False,
 ) -> None:
     """Remove a named namespace, detaching it from cnictl networks first."""
-    from cnictl import ops
+    from cnictl.ops import namespaces
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="ns rm")
-    st.finish(ops.ns_remove(host, name, st.run_options(), missing_ok=missing_ok), f"removed network namespace {name}")
+    st.finish(namespaces.ns_remove(host, name, st.run_options(), missing_ok=missing_ok), f"removed network namespace {name}")
 
 
 @app.command("exec", epilog="Example: cnictl ns exec web -- ping -c1 10.20.0.1")
@@ -67,11 +67,11 @@ def exec_(
     """Run a command inside a named namespace (replaces cnictl; exit code is the command's)."""
     import shlex
 
-    from cnictl import ops
+    from cnictl.ops import namespaces
 
     st: State = ctx.obj
     if st.dry_run:
         st.out.plan([f"ip netns exec {name} {shlex.join(command)}"])
         return
     st.host(changes="ns exec")
-    ops.ns_exec(name, list(command))
+    namespaces.ns_exec(name, list(command))

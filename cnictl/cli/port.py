@@ -36,11 +36,11 @@ COLUMNS = [Column("network", "NETWORK"), Column("netns", "NETNS"), Column("host_
 def publish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: SpecArg, ifname: IfnameOpt = "eth0",
             json_mode: JsonOpt = False, dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
     """Publish a port of an attached namespace on the host."""
-    from cnictl import ops
+    from cnictl.ops import ports
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="port publish")
-    outcome = ops.port_publish(host, network, netns, spec, st.run_options(), ifname=ifname)
+    outcome = ports.port_publish(host, network, netns, spec, st.run_options(), ifname=ifname)
     st.finish(outcome, f"published {spec} -> {netns}/{ifname} on {network}")
 
 
@@ -48,11 +48,11 @@ def publish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: Spec
 def unpublish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: SpecArg, ifname: IfnameOpt = "eth0",
               json_mode: JsonOpt = False, dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
     """Remove a published port."""
-    from cnictl import ops
+    from cnictl.ops import ports
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="port unpublish")
-    outcome = ops.port_unpublish(host, network, netns, spec, st.run_options(), ifname=ifname)
+    outcome = ports.port_unpublish(host, network, netns, spec, st.run_options(), ifname=ifname)
     st.finish(outcome, f"unpublished {spec} from {netns}/{ifname}")
 
 
@@ -65,7 +65,7 @@ def ls(
     fmt: FormatOpt = "auto",
 ) -> None:
     """List published ports (-q: their specs)."""
-    from cnictl import ops
+    from cnictl.ops import ports
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    st.out.table(ops.port_list(st.host(), network), COLUMNS, key="spec")
+    st.out.table(ports.port_list(st.host(), network), COLUMNS, key="spec")

@@ -10,7 +10,7 @@ import errno
 import ipaddress
 import socket
 
-from cnictl.errors import ConflictError, NotFoundError, cli
+from cnictl.errors import ConflictError, KernelError, NotFoundError, cli
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -283,3 +283,54 @@ class AddVethPair(Step):
         mtu = f" mtu {self.mtu}" if self.mtu else ""
         target = self.peer_netns.name or self.peer_netns.path  # ip opens a netns argument with a "/" as a path
         return [f"{self.netns.ip_prefix()} link add {self.name}{mtu} type veth peer name {self.peer} netns {target}{mtu}"]
+
+
+class ConfigureEnd(Step):
+    """One end of a new pair (AddVethPair): its addresses, then up, in one netlink batch sent inside its namespace.
+
+    The ifindex comes from the kernel's answer to the pair's creation. Undo is the pair's deletion.
+    """
+
+    def __init__(self, pair: AddVethPair, side: int, netns: NetnsRef, ifname: str, addresses: list[str]) -> None:
+        self.pair, self.side, self.netns, self.ifname, self.addresses = pair, side, netns, ifname, addresses
+        what = f"addresses {', '.join(addresses)}, " if addresses else ""
+        self.summary = f"configure {netns.spec}:{ifname}: {what}up"
+
+    def _lines(self) -> list[str]:
+        ip = self.netns.ip_prefix()
+        out = [f"{ip} addr add {c} dev {self.ifname}{' nodad' if ':' in c else ''}" for c in self.addresses]
+        return out + [f"{ip} link set {self.ifname} up"]
+
+    def apply(self, host: Host) -> None:
+        from cnictl.netlink.rtnl import Batch
+
+        index = self.pair.index if self.side == 1 else self.pair.peer_index
+        if not index:
+            index = _index_in(host, self.netns, self.ifname)
+        lines = self._lines()
+        batch = Batch()
+        for cidr, text in zip(self.addresses, lines, strict=False):
+            batch.add_addr(index, cidr, text)
+        batch.set_up(index, lines[-1])
+        sock = host.raw_socket(self.netns)
+        try:
+            codes = batch.send(sock)
+        finally:
+            sock.close()
+        for i, code in enumerate(codes):
+            if code:
+                raise batch.error(i, code)
+
+    def explain(self, host: Host) -> list[str]:
+        return self._lines()
+
+
+def _index_in(host: Host, ref: NetnsRef, ifname: str) -> int:
+    """The ifindex of *ifname* inside *ref* (visiting the namespace: one ioctl, no netlink socket)."""
+    from cnictl.netns import entered
+
+    with entered(host.netns_fd(ref), host.home_fd()):
+        try:
+            return socket.if_nametoindex(ifname)
+        except OSError:
+            raise KernelError(f'interface "{ifname}" vanished from {ref.spec} while it was being configured') from None

@@ -18,7 +18,8 @@ DRIVER = """
 import json, sys
 sys.path.insert(0, {netns_dir!r})
 from rollback_driver import Interrupt
-from cnictl import links, ops
+from cnictl import ops
+from cnictl.ops import links
 from cnictl.host import Host
 from cnictl.plan import FailStep
 host_ns, state, k, mode, a, b = sys.argv[1:7]

@@ -26,15 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnictl.errors import CnictlError, ConfigError, ConflictError, KernelError, TransientError, cli
+from cnictl.errors import CnictlError, ConfigError, ConflictError, TransientError, cli
 from cnictl.model import validate_ifname, validate_mtu
 from cnictl.netns import NetnsRef, entered
-from cnictl.plan import Call, Plan, Step
+from cnictl.ops.runner import Outcome, RunOptions, _now
+from cnictl.plan import Call, Plan
 
 if TYPE_CHECKING:
     from cnictl.host import Host
-    from cnictl.netlink.steps import AddVethPair
-    from cnictl.ops import Outcome, RunOptions
 
 DEFAULT_PREFIX = "eth"  # default interface names: the first free eth1, eth2, ... of each namespace
 
@@ -190,14 +189,6 @@ def _names_in(host: Host, ref: NetnsRef) -> set[str]:
         return {name for _index, name in socket.if_nameindex()}
 
 
-def _index_in(host: Host, ref: NetnsRef, ifname: str) -> int:
-    with entered(host.netns_fd(ref), host.home_fd()):
-        try:
-            return socket.if_nametoindex(ifname)
-        except OSError:
-            raise KernelError(f'interface "{ifname}" vanished from {ref.spec} while it was being configured') from None
-
-
 def _present(host: Host, ref: NetnsRef, ifname: str) -> bool | None:
     """Whether the interface exists; None when that cannot be told (no privilege to visit the namespace)."""
     if not ref.exists():
@@ -221,55 +212,8 @@ def _first_free(taken: set[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# steps
-# ---------------------------------------------------------------------------------------
-class ConfigureEnd(Step):
-    """One end of a new pair: its addresses, then up, in one netlink batch sent inside its namespace.
-
-    The ifindex comes from the kernel's answer to the pair's creation. Undo is the pair's deletion.
-    """
-
-    def __init__(self, pair: AddVethPair, side: int, netns: NetnsRef, ifname: str, addresses: list[str]) -> None:
-        self.pair, self.side, self.netns, self.ifname, self.addresses = pair, side, netns, ifname, addresses
-        what = f"addresses {', '.join(addresses)}, " if addresses else ""
-        self.summary = f"configure {netns.spec}:{ifname}: {what}up"
-
-    def _lines(self) -> list[str]:
-        ip = self.netns.ip_prefix()
-        out = [f"{ip} addr add {c} dev {self.ifname}{' nodad' if ':' in c else ''}" for c in self.addresses]
-        return out + [f"{ip} link set {self.ifname} up"]
-
-    def apply(self, host: Host) -> None:
-        from cnictl.netlink.rtnl import Batch
-
-        index = self.pair.index if self.side == 1 else self.pair.peer_index
-        if not index:
-            index = _index_in(host, self.netns, self.ifname)
-        lines = self._lines()
-        batch = Batch()
-        for cidr, text in zip(self.addresses, lines, strict=False):
-            batch.add_addr(index, cidr, text)
-        batch.set_up(index, lines[-1])
-        sock = host.raw_socket(self.netns)
-        try:
-            codes = batch.send(sock)
-        finally:
-            sock.close()
-        for i, code in enumerate(codes):
-            if code:
-                raise batch.error(i, code)
-
-    def explain(self, host: Host) -> list[str]:
-        return self._lines()
-
-
-# ---------------------------------------------------------------------------------------
 # use cases
 # ---------------------------------------------------------------------------------------
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def _view(rec: LinkRecord, present: bool | None = True) -> dict[str, Any]:
     return {**rec.to_dict(), "present": present}
 
@@ -300,8 +244,7 @@ def link_add(
     mtu: int | None = None,
 ) -> Outcome:
     """Connect two namespaces with a veth pair; both ends up, with the given addresses. Idempotent."""
-    from cnictl.netlink.steps import AddVethPair
-    from cnictl.ops import Outcome, RunOptions
+    from cnictl.netlink.steps import AddVethPair, ConfigureEnd
 
     opts = opts or RunOptions()
     ref1, if1 = parse_end(end1)
@@ -372,7 +315,6 @@ def _subnet_notices(rec: LinkRecord) -> list[str]:
 def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
     """Delete a link by either end (its peer goes too) and forget its record; already gone is fine."""
     from cnictl.netlink.steps import DelLink
-    from cnictl.ops import Outcome, RunOptions
 
     opts = opts or RunOptions()
     ref, ifname = parse_end(end)

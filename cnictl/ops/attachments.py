@@ -1,0 +1,200 @@
+"""Attachments: `attach` a network namespace to a network (a veth pair or a macvlan/ipvlan child, addresses,
+routes, published ports) and `detach` it again; the detach plan that `net rm`, `ns rm` and the CNI DEL/GC reuse.
+
+This is the hot path (`cnictl attach` and the CNI plugin's ADD run it once per container): heavy modules are
+imported inside the functions that use them.
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     attach(host, "lab", "web", ports=["8080:80"])
+    ...     detach(host, "lab", "web")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
+from cnictl.host import Host
+from cnictl.model import Attachment, Network, host_ifname, random_mac, validate_mac
+from cnictl.ops.ipam import _predict, _ranges
+from cnictl.ops.ports import _port_specs, _publish_plan, _unpublish_plan, _v4
+from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
+from cnictl.plan import Call, Plan
+from cnictl.store import Store, attachment_key
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def attach(
+    host: Host,
+    network: str,
+    netns: str,
+    opts: RunOptions | None = None,
+    *,
+    ifname: str = "eth0",
+    ip: str | None = None,
+    mac: str | None = None,
+    container_id: str | None = None,
+    ports: Sequence[str] = (),
+    reserve_hook: Callable[[Any], Any] | None = None,
+    hairpin: bool | None = None,
+) -> Outcome:
+    """Attach *netns* to *network*. *reserve_hook* (used by the CNI plugin) receives the ReserveIP step and returns
+    the step that reserves the addresses instead (a ReserveIP, or a subclass taking leases from elsewhere).
+    *hairpin* True: the bridge port is in hairpin mode for the attachment's whole life (the CNI plugin's
+    `hairpinMode`, for a chained portmap); None/False: only while cnictl publishes ports of it."""
+    opts = opts or RunOptions()
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.allocator import parse_ip
+    from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ports import PortSpec
+    from cnictl.steps import ReserveIP
+
+    store, net, ref, key = _endpoint(host, network, netns, ifname)
+    mac = validate_mac(mac)
+    specs = _port_specs(host, net, ports, PortSpec.parse)
+    cid = container_id or ref.key
+    if not cid or any(c in cid for c in "\r\n/") or len(cid) > 255:
+        raise ConfigError(f'bad container id "{cid}": use up to 255 characters without "/" or line breaks')
+    ranges = _ranges(net)
+    requested = []
+    if ip is not None:
+        want = parse_ip(ip, "--ip")
+        rng = next((r for r in ranges if r.in_subnet(want)), None)
+        if rng is None:
+            subnets = ", ".join(s.subnet for s in net.subnets)
+            raise ConfigError(f"requested IP {want} is outside {subnets}", hint=f"pick an address inside network {network}")
+        if rng.gateway == want:
+            raise ConfigError(f"requested IP {want} is the gateway of {network}", hint="pick another address")
+        if want.version == 4 and want in (rng.subnet.network_address, rng.subnet.broadcast_address):
+            raise ConfigError(f"requested IP {want} is the network or broadcast address of {rng.subnet}")
+        requested.append(want)
+    existing = store.get_attachment(network, key)
+    if existing is not None:
+        if ip is not None and not any(a.split("/")[0] == str(requested[0]) for a in existing.addresses):
+            raise ConflictError(
+                f"{ref.spec}/{ifname} is already attached to {network} with {', '.join(existing.addresses)}",
+                hint=f"detach first: {cli(f'detach {network} {ref.spec}')}",
+            )
+        return Outcome(existing.to_dict(), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
+    fd = host.netns_fd(ref)  # raises NetnsNotFoundError
+    del fd
+    ipam = HostLocalStore(host.paths.ipam_root / network)
+    for want in requested:
+        holder = ipam.directory / str(want)
+        if holder.exists():
+            raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: {cli('ipam show ' + network)}")
+    def ifname_taken() -> ConflictError | None:
+        if host.nl_for(ref).link_index(ifname, cached=False) is None:
+            return None
+        return ConflictError(f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname")
+
+    # A real run learns this from the kernel (EEXIST when the veth is created, then rolled back), which
+    # saves a netlink round trip on every attach; a dry run asks first.
+    if opts.dry_run and (taken := ifname_taken()) is not None:
+        raise taken
+    bridged = net.driver == "bridge"
+    if not bridged and (net.driver == "ipvlan" or net.mode == "passthru"):
+        if mac is not None:
+            raise ConfigError(f"--mac does not apply to {net.driver} {net.mode} network \"{network}\": its links carry "
+                              f"the MAC address of the parent {net.parent}", hint="leave --mac out")
+        mac = ""
+    if net.mode == "passthru" and store.count_attachments(network):
+        who = ", ".join(f"{a.netns}/{a.ifname}" for a in store.attachments(network))
+        raise ConflictError(f'network "{network}" is macvlan passthru: its parent {net.parent} serves one container, '
+                            f"and {who} has it", hint="detach it first, or use a network in mode bridge")
+    att = Attachment(
+        network=network,
+        container_id=cid,
+        netns=ref.spec,
+        netns_key=ref.key,
+        ifname=ifname,
+        host_ifname=host_ifname(network, ref.key, ifname) if bridged else "",
+        mac=random_mac() if mac is None else mac,
+        addresses=[],
+        gateways=[] if net.internal else [s.gateway for s in net.subnets],
+        created=_now(),
+        hairpin=bool(hairpin) and bridged,
+    )
+    predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
+    reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
+    if reserve_hook is not None:
+        reserve = reserve_hook(reserve)
+    plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
+    if specs:
+        plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases)))
+
+    def save(h: Host) -> None:
+        att.addresses = [lease.cidr for lease in reserve.leases]
+        att.ports = [s.to_dict() for s in specs]
+        store.save_attachment(att)
+
+    plan.add(Call(f"record attachment {ref.spec}/{ifname}", save, lambda h: store.delete_attachment(network, key),
+                  lambda h: [f"# state: write {store.attachment_path(network, key)}"]))
+    if opts.dry_run:
+        att.addresses = [lease.cidr for lease in reserve.leases]
+        return Outcome(att.to_dict(), plan)
+    try:
+        with store.locked(exclusive=False):
+            if not store.network_path(network).exists():  # removed while we were planning
+                raise NotFoundError(f'network "{network}" not found', hint=f"see: {cli('net ls')}")
+            try:
+                _run(host, plan, opts)
+            except ConflictError:
+                taken = ifname_taken()
+                if taken is not None:
+                    raise taken from None
+                raise
+    finally:
+        host.forget(ref)  # no socket or fd per namespace outlives its attach
+    return Outcome(att.to_dict(), plan, applied=True)
+
+
+
+def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any) -> Plan:
+    from cnictl.drivers import get_driver
+    from cnictl.ports import PortSpec
+
+    plan = Plan()
+    if att.ports:
+        plan.extend(_unpublish_plan(host, net, att, [PortSpec.from_dict(p) for p in att.ports]))
+    plan.extend(get_driver(net.driver).plan_detach(host, net, att))
+    cid, ifname = att.container_id, att.ifname
+    plan.add(Call(f"release addresses of {cid}/{ifname}", lambda h: ipam.release(cid, ifname),
+                  explain=lambda h: [f"# IPAM: remove the files in {ipam.directory} holding '{cid}\\r\\n{ifname}'"]))
+    key = attachment_key(att.netns_key, att.ifname)
+    plan.add(Call(f"forget attachment {att.netns}/{ifname}", lambda h: store.delete_attachment(net.name, key),
+                  explain=lambda h: [f"# state: remove {store.attachment_path(net.name, key)}"]))
+    return plan
+
+
+def detach(
+    host: Host,
+    network: str,
+    netns: str,
+    opts: RunOptions | None = None,
+    *,
+    ifname: str = "eth0",
+    container_id: str | None = None,
+) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    store, net, ref, key = _endpoint(host, network, netns, ifname)
+    ipam = HostLocalStore(host.paths.ipam_root / network)
+    att = store.get_attachment(network, key)
+    if att is None:
+        cid = container_id or ref.key
+        hname = host_ifname(network, ref.key, ifname) if net.driver == "bridge" else ""
+        leftovers = ipam.find(cid, ifname) or (hname and host.nl().link_index(hname) is not None)
+        if not leftovers:
+            return Outcome({"network": network, "netns": ref.spec, "ifname": ifname, "detached": False}, Plan(),
+                           [f"{ref.spec}/{ifname} is not attached to {network}; nothing to do"])
+        att = Attachment(network, cid, ref.spec, ref.key, ifname, hname, "", [], [])
+    plan = _detach_plan(host, store, net, att, ipam)
+    result = {"network": network, "netns": ref.spec, "ifname": ifname, "detached": True, "addresses": att.addresses}
+    return _teardown(host, store, plan, opts, result, f"detach of {ref.spec}/{ifname}", "run the same detach again")
+

@@ -1,0 +1,109 @@
+"""Firewall use cases: `fw show` (the rules cnictl owns), `fw reload` (apply them again from the records, after
+a flush or a firewall restart) and `fw check` (what is missing or in the way, with its own `iptables`
+look-ups), and which networks a network's firewall lets in (`_open_peers`).
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     fw_check(host)["problems"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from cnictl.errors import CnictlError, cli
+from cnictl.host import Host
+from cnictl.model import Network, validate_network_name
+from cnictl.ops.ports import _forwards, _v4
+from cnictl.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _open_peers(networks: list[Network], net: Network) -> tuple[str, ...]:
+    """Bridges of the other --no-isolate networks on the same firewall backend."""
+    return tuple(n.bridge for n in networks if n.name != net.name and not n.isolate and n.firewall == net.firewall
+                 and n.driver == "bridge")
+
+
+def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
+    from cnictl.drivers.bridge import firewall_of
+
+    store = Store(host.paths)
+    net = store.get_network(validate_network_name(network)) if network is not None else None
+    fw = firewall_of(net) if net is not None else None
+    names = [net.firewall] if net is not None else sorted({n.firewall for n in store.networks()})
+    backends = [host.fw_for(n) for n in names or [host.fw.name]]
+    return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(fw)],
+            "text": "".join(b.text(fw) for b in backends)}
+
+def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
+    """Per firewall backend in use: every network's firewall intent and every published mapping (from state)."""
+    from cnictl.drivers.bridge import firewall_of
+    from cnictl.ports import PortSpec
+
+    store = Store(host.paths)
+    out: dict[str, tuple[list[Any], list[Any]]] = {}
+    networks = store.networks()
+    for net in networks:
+        if net.driver != "bridge":
+            continue  # macvlan/ipvlan networks have no rules of cnictl's
+        nets, fwds = out.setdefault(net.firewall, ([], []))
+        nets.append(firewall_of(net, _open_peers(networks, net)))
+        for att in store.attachments(net.name):
+            if att.ports and att.addresses:
+                fwds += _forwards(net, _v4(att.addresses), [PortSpec.from_dict(p) for p in att.ports])
+    return out
+
+
+def fw_reload(host: Host) -> dict[str, Any]:
+    """Re-apply every rule cnictl owns (after a flush or a firewall restart), one transaction per backend table."""
+    from cnictl.plan import held
+
+    intents = _intents(host)
+    with held():
+        count = sum(host.fw_for(name).reload(nets, fwds) for name, (nets, fwds) in intents.items())
+    return {"backends": sorted(intents), "networks": sum(len(n) for n, _ in intents.values()),
+            "port_mappings": sum(len(f) for _, f in intents.values()), "commands": count}
+
+
+def fw_check(host: Host) -> dict[str, Any]:
+    """What is missing or in the way: cnictl's own rules, foreign drop policies, br_netfilter, legacy iptables."""
+    import shutil
+    import subprocess
+
+    from cnictl import sysctl
+
+    intents = _intents(host)
+    problems: list[str] = []
+    notes: list[str] = []
+    nets = [n for ns, _ in intents.values() for n in ns]
+    fwds = [f for _, fs in intents.values() for f in fs]
+    for name, (bnets, bfwds) in intents.items():
+        backend = host.fw_for(name)
+        problems += backend.check(bnets, bfwds)
+        for chain in backend.foreign_forward_drops():
+            problems.append(f"nft chain {chain} drops forwarded traffic by policy: cnictl networks cannot reach out "
+                            "unless that chain accepts their bridges")
+    if any(not n.internal for n in nets):
+        with contextlib.suppress(CnictlError):
+            if sysctl.read("net.ipv4.conf.all.forwarding") != "1":
+                problems.append(f"IPv4 forwarding is off: containers cannot reach out (run: {cli('forward enable')})")
+    with contextlib.suppress(CnictlError):
+        if sysctl.read("net.bridge.bridge-nf-call-iptables") == "1":
+            notes.append("br_netfilter is on (net.bridge.bridge-nf-call-iptables=1): traffic within a bridge also "
+                         "passes the IP firewall hooks")
+    legacy = shutil.which("iptables-legacy-save")
+    selected = subprocess.run(["iptables", "-V"], capture_output=True, text=True).stdout if shutil.which("iptables") else ""
+    if legacy and "legacy" not in selected:  # when iptables itself is legacy, those rules are cnictl's own
+        out = subprocess.run([legacy], capture_output=True, text=True, timeout=10).stdout
+        if ":FORWARD DROP" in out:
+            problems.append("iptables-legacy FORWARD policy is DROP: it drops cnictl's forwarded traffic")
+        if any(line.startswith("-A ") for line in out.splitlines()):
+            problems.append("iptables-legacy rules are present next to nftables rules: both apply, in an order "
+                            "that is hard to predict (move them to nftables or iptables-nft)")
+    return {"backends": sorted(intents), "ok": not problems, "problems": problems, "notes": notes,
+            "networks": len(nets), "port_mappings": len(fwds)}
+

@@ -1,0 +1,121 @@
+"""IPAM use cases: what each network's host-local directory holds (`ipam show`), releasing addresses by hand
+(`ipam release`), and the address ranges and dry-run predictions attach uses.
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     ipam_show(host, "lab")[0]["subnets"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from cnictl.errors import ConfigError, IpamExhaustedError, NotFoundError, cli
+from cnictl.host import Host
+from cnictl.model import Network, validate_network_name
+from cnictl.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _ranges(net: Network) -> list[Any]:
+    from cnictl.ipam.allocator import Range
+
+    return [Range.build(s.subnet, s.gateway, s.ip_range) for s in net.subnets]
+
+
+
+def _predict(ipam: Any, ranges: list[Any], requested: list[Any]) -> list[Any]:
+    """The leases an allocation would most likely hand out now (for dry runs); no reservation."""
+    from cnictl.ipam.allocator import Lease
+
+    out = []
+    for i, rng in enumerate(ranges):
+        want = next((ip for ip in requested if rng.in_subnet(ip)), None)
+        if want is None:
+            for cand in rng.iter_from(ipam.last_reserved(i)):
+                if not (ipam.directory / str(cand)).exists():
+                    want = cand
+                    break
+        if want is None:
+            raise IpamExhaustedError(f"no free address in {rng.subnet}", hint=f"see: {cli('ipam show ' + ipam.directory.name)}")
+        out.append(Lease(ip=want, prefixlen=rng.prefixlen, gateway=rng.gateway, range_index=i))
+    return out
+
+
+def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    store = Store(host.paths)
+    nets = [store.get_network(validate_network_name(network))] if network else store.networks()
+    out = []
+    for net in nets:
+        ipam = HostLocalStore(host.paths.ipam_root / net.name)
+        owners = {(a.container_id, a.ifname): a.netns for a in store.attachments(net.name)}
+        if net.shim:
+            from cnictl.drivers.macvlan import HOST_ACCESS_ID
+
+            owners[(HOST_ACCESS_ID, net.shim)] = f"host ({net.shim})"
+        allocs = ipam.allocations()
+        ranges = _ranges(net)
+        subnets = []
+        for rng in ranges:
+            used = sum(1 for a in allocs if rng.contains(a.ip))
+            subnets.append({
+                "subnet": str(rng.subnet),
+                "gateway": str(rng.gateway) if rng.gateway else None,
+                "range": f"{rng.range_start}-{rng.range_end}",
+                "capacity": rng.capacity(),
+                "used": used,
+                "free": rng.capacity() - used,
+            })
+        out.append({
+            "network": net.name,
+            "directory": str(ipam.directory),
+            "subnets": subnets,
+            "allocations": [
+                {"ip": str(a.ip), "container_id": a.container_id, "ifname": a.ifname,
+                 "netns": owners.get((a.container_id, a.ifname))}
+                for a in allocs
+            ],
+        })
+    return out
+
+
+def ipam_release(host: Host, network: str, ip: str | None = None, container_id: str | None = None,
+                 *, dry_run: bool = False) -> dict[str, Any]:
+    """Release one address or all of a container id; with dry_run, only report what would go."""
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    if (ip is None) == (container_id is None):
+        raise ConfigError("give either an IP or --id ID (not both)", hint=f"example: {cli('ipam release lab 10.20.0.5')}")
+    store = Store(host.paths)
+    net = store.get_network(validate_network_name(network))
+    ipam = HostLocalStore(host.paths.ipam_root / net.name)
+    from cnictl.plan import held
+
+    with contextlib.nullcontext() if dry_run else held():
+        released = _release(ipam, network, ip, container_id, dry_run)
+    return {"network": network, "released": released, "dry_run": dry_run}
+
+
+def _release(ipam: Any, network: str, ip: str | None, container_id: str | None, dry_run: bool) -> list[str]:
+    from cnictl.ipam.allocator import parse_ip
+
+    released: list[str] = []
+    if ip is not None:
+        want = parse_ip(ip, "IP")
+        held = want in {a.ip for a in ipam.allocations()} if dry_run else None
+        if (ipam.release_ip(want) is None) if not dry_run else not held:
+            raise NotFoundError(f"{want} is not reserved in {network}", hint=f"see: {cli('ipam show ' + network)}")
+        released.append(str(want))
+    else:
+        for a in ipam.allocations():
+            if a.container_id == container_id and (dry_run or ipam.release_ip(a.ip) is not None):
+                released.append(str(a.ip))
+        if not released:
+            raise NotFoundError(f'no address of container "{container_id}" in {network}',
+                                hint=f"see: {cli('ipam show ' + network)}")
+    return released

@@ -1,0 +1,105 @@
+"""Network namespaces: `ns add/ls/rm/exec`. Removing a namespace detaches it from every cnictl network first
+and forgets the direct links (cnictl.ops.links) that went with it.
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     ns_add(host, "web", exist_ok=True)
+"""
+
+from __future__ import annotations
+
+import os
+
+from cnictl.errors import CnictlError, ConfigError, ConflictError, NetnsNotFoundError, NotFoundError, cli
+from cnictl.host import Host
+from cnictl.netns import NetnsRef
+from cnictl.ops.attachments import _detach_plan
+from cnictl.ops.runner import Outcome, RunOptions, _run
+from cnictl.plan import Call, Plan
+from cnictl.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def ns_add(host: Host, name: str, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.netlink.ns_steps import CreateNetns
+    from cnictl.netlink.steps import SetUp
+
+    ref = NetnsRef.parse(name)
+    if ref.exists():
+        if exist_ok:
+            return Outcome({"name": name, "path": ref.path}, Plan(), [f'network namespace "{name}" already exists'])
+        raise ConflictError(f'network namespace "{name}" already exists', hint="pick another name or use --exist-ok")
+    plan = Plan([CreateNetns(name), SetUp("lo", ref)])
+    applied = _run(host, plan, opts)
+    return Outcome({"name": name, "path": ref.path}, plan, applied=applied)
+
+
+def ns_list(host: Host) -> list[dict[str, Any]]:
+    from cnictl import netns
+
+    return [{"name": n, "path": f"{netns.NETNS_RUN_DIR}/{n}"} for n in netns.list_named()]
+
+
+def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_ok: bool = False) -> Outcome:
+    """Remove a namespace, detaching it from every cnictl network first (nothing left half-done)."""
+    opts = opts or RunOptions()
+    from cnictl import netns
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    ref = NetnsRef.parse(name)
+    if not ref.exists():
+        if missing_ok:
+            return Outcome({"name": name, "removed": False}, Plan(), [f'network namespace "{name}" was already gone'])
+        raise NetnsNotFoundError(f'network namespace "{name}" not found', hint=f"see: {cli('ns ls')}")
+    store = Store(host.paths)
+    plan = Plan()
+    detached = []
+    for net in store.networks():
+        for att in store.attachments(net.name):
+            if att.netns_key == ref.key:
+                plan.extend(_detach_plan(host, store, net, att, HostLocalStore(host.paths.ipam_root / net.name)))
+                detached.append(f"{net.name}/{att.ifname}")
+
+    def rm(h: Host) -> None:
+        h.forget(ref)
+        netns.remove(name, missing_ok=True)
+
+    plan.add(Call(f"remove network namespace {name}", rm, explain=lambda h: [f"ip netns del {name}"]))
+    from cnictl.ops.links import LinkStore
+
+    links = LinkStore(host.paths.state_dir)
+    gone = [r for r in links.records() if ref.key in (r.netns_key1, r.netns_key2)]
+    if gone:  # a veth pair goes with either of its namespaces: its record goes too
+
+        def forget(h: Host) -> None:
+            for r in gone:
+                links.delete(r)
+
+        plan.add(Call(f"forget {len(gone)} link(s) of {name}", forget,
+                      explain=lambda h: [f"# state: remove {links.path(r.netns_key1, r.ifname1)}" for r in gone]))
+    if opts.dry_run:
+        return Outcome({"name": name, "removed": False, "detached": detached}, plan)
+    errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f'namespace "{name}" was only partly removed: ' + "; ".join(errors))
+    return Outcome({"name": name, "removed": True, "detached": detached}, plan, applied=True)
+
+
+def ns_exec(name: str, argv: list[str]) -> None:
+    """Replace this process with *argv* running inside the namespace (does not return)."""
+    from cnictl.netns import setns_fd
+
+    if not argv:
+        raise ConfigError("no command given", hint=f"example: {cli(f'ns exec {name} -- ip addr')}")
+    ref = NetnsRef.parse(name)
+    fd = ref.open()
+    setns_fd(fd)
+    os.close(fd)
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        raise NotFoundError(f'command "{argv[0]}" not found in PATH', hint="install it or give its full path") from None

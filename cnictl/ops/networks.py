@@ -1,0 +1,349 @@
+"""Networks: `net create` (validated against the host and the other networks, then planned by the driver),
+`net ls`, `net inspect`, `net rm`, and how an existing network differs from a request (`--exist-ok`).
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     create_network(host, NetworkRequest(name="lab", subnets=["10.20.0.0/24"]))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Sequence
+
+from cnictl.errors import CnictlError, ConfigError, ConflictError, IpamExhaustedError, cli
+from cnictl.host import Host
+from cnictl.model import (
+    Network,
+    SubnetSpec,
+    default_bridge_name,
+    random_mac,
+    validate_ifname,
+    validate_mtu,
+    validate_network_name,
+)
+from cnictl.ops.attachments import _detach_plan
+from cnictl.ops.firewall import _open_peers
+from cnictl.ops.runner import Outcome, RunOptions, _now, _run
+from cnictl.plan import Call, Plan
+from cnictl.record import field, record
+from cnictl.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_POOL = "10.89.0.0/16"
+DEFAULT_POOL_PREFIX = 24
+
+
+@record
+class NetworkRequest:
+    name: str
+    driver: str = "bridge"
+    subnets: list[str] = field(default_factory=list)
+    gateway: str | None = None
+    ip_range: str | None = None
+    bridge: str | None = None
+    mtu: int | None = None
+    internal: bool = False
+    masquerade: bool = True
+    isolate: bool = True
+    icc: bool = True
+    firewall: str | None = None  # backend of this network (default: the invocation's --firewall)
+    labels: dict[str, str] = field(default_factory=dict)
+    # macvlan / ipvlan
+    parent: str | None = None
+    mode: str | None = None
+    vlan: int | None = None
+    host_access: bool = False
+    cni_conf_dir: str | None = None  # also write the network's conflist (reference plugins) there
+
+
+def _pick_subnet(host: Host, taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    busy = list(taken)
+    with contextlib.suppress(CnictlError):
+        busy += host.nl().route_networks()
+    for cand in ipaddress.ip_network(DEFAULT_POOL).subnets(new_prefix=DEFAULT_POOL_PREFIX):
+        if not any(cand.overlaps(b) for b in busy if b.version == 4):
+            return str(cand)
+    raise IpamExhaustedError(
+        f"no free /{DEFAULT_POOL_PREFIX} left in the default pool {DEFAULT_POOL}", hint="give one with --subnet CIDR"
+    )
+
+
+def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = None, *, exist_ok: bool = False,
+                   settings: Sequence[str] | None = None) -> Outcome:
+    """Create a network; with *exist_ok*, a network of that name that has the asked settings is success and one
+    with other settings a ConflictError naming them. *settings* lists the NetworkRequest fields that were asked
+    for (None: every field whose value differs from its default, and the driver).
+
+    Everything is decided under the exclusive state lock, so of two creations of one network (parallel CNI ADDs
+    of an inline network) one creates it and the other finds it made, never a half-made one."""
+    opts = opts or RunOptions()
+    validate_network_name(req.name)
+    if opts.dry_run:
+        return _create_network(host, req, opts, exist_ok, settings)
+    with Store(host.paths).locked(exclusive=True):
+        return _create_network(host, req, opts, exist_ok, settings)
+
+
+def asked_settings(req: NetworkRequest) -> list[str]:
+    """The fields of *req* set to something other than their default (what a user asked for), and the driver."""
+    default = NetworkRequest(name=req.name)
+    return ["driver"] + [k for k in _SETTINGS if k != "driver" and getattr(req, k) != getattr(default, k)]
+
+
+_SETTINGS = ("driver", "subnets", "gateway", "ip_range", "bridge", "mtu", "internal", "masquerade", "isolate", "icc",
+             "firewall", "parent", "mode", "vlan", "host_access", "labels")
+_FLAGS = {"subnets": "--subnet", "gateway": "--gateway", "ip_range": "--ip-range", "bridge": "--bridge", "mtu": "--mtu",
+          "internal": "--internal", "masquerade": "--no-masquerade", "isolate": "--no-isolate", "icc": "--no-icc",
+          "firewall": "--firewall", "parent": "--parent", "mode": "--mode", "vlan": "--vlan",
+          "host_access": "--host-access", "driver": "--driver", "labels": "--label"}
+
+
+def network_differences(net: Network, req: NetworkRequest, settings: Sequence[str]) -> list[str]:
+    """How the existing *net* differs from the *settings* of *req* it was asked to have (empty: it is as asked)."""
+    out = []
+    for key in settings:
+        want = getattr(req, key)
+        if key == "subnets":
+            try:
+                want_set = {str(ipaddress.ip_network(s, strict=False)) for s in want}
+            except ValueError:
+                want_set = set(want)
+            have: Any = sorted(s.subnet for s in net.subnets)
+            same = want_set == set(have)
+            want = sorted(want_set)
+        elif key == "gateway":
+            have = [s.gateway for s in net.subnets]
+            same = want is None or str(want) in have
+        elif key == "ip_range":
+            have = [s.ip_range for s in net.subnets if s.ip_range]
+            same = want is None or want in have
+        elif key == "masquerade":
+            have = net.masquerade
+            same = want == have or net.internal
+        elif key == "parent" and want is not None:
+            from cnictl.model import split_vlan_parent
+
+            have = net.parent
+            try:
+                same = split_vlan_parent(want, req.vlan if req.vlan is not None else net.vlan)[0] == net.parent
+            except CnictlError:
+                same = False
+        elif key == "labels":
+            have = dict(net.labels)
+            same = all(have.get(k) == v for k, v in want.items())
+        else:
+            have = getattr(net, key, None)
+            same = want == have
+        if not same:
+            out.append(f"{_FLAGS.get(key, key)}: {_shown(have)} here, {_shown(want)} asked")
+    return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return "none" if value is None else str(value)
+
+
+def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok: bool,
+                    settings: Sequence[str] | None) -> Outcome:
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.allocator import Range
+
+    driver = get_driver(req.driver)
+    store = Store(host.paths)
+    existing = store.find_network(req.name)
+    if existing is not None:
+        if exist_ok:
+            diff = network_differences(existing, req, asked_settings(req) if settings is None else settings)
+            if diff:
+                raise ConflictError(f'network "{req.name}" exists with other settings: ' + "; ".join(diff),
+                                    hint=f"ask for what it has (see: {cli('net inspect ' + req.name)}), "
+                                         f"or remove it first: {cli('net rm ' + req.name)}")
+            return Outcome(existing.to_dict(), Plan(), [f'network "{req.name}" already exists; left as it is'])
+        raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
+    if len(req.subnets) > 2:
+        raise ConfigError("give at most two --subnet values (one IPv4, one IPv6)")
+    if req.gateway and len(req.subnets) != 1:
+        raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
+    if req.ip_range and len(req.subnets) != 1:
+        raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
+    bridged = req.driver == "bridge"
+    if bridged:
+        for value, flag in ((req.parent, "--parent"), (req.mode, "--mode"), (req.vlan, "--vlan"),
+                            (req.host_access, "--host-access")):
+            if value:
+                raise ConfigError(f"{flag} applies to macvlan and ipvlan networks, not to bridge networks",
+                                  hint="add --driver macvlan, or leave it out")
+    backend = host.fw_for(req.firewall).name if req.firewall else host.fw.name  # unknown names raise ConfigError
+    others = store.networks()
+    taken = [s.network for n in others for s in n.subnets]
+    if not bridged and not req.subnets:
+        subnet_texts: list[str] = []
+    else:
+        subnet_texts = list(req.subnets) or [_pick_subnet(host, taken)]
+    specs: list[SubnetSpec] = []
+    for text in subnet_texts:
+        rng = Range.build(text, req.gateway, req.ip_range)
+        specs.append(SubnetSpec(subnet=str(rng.subnet), gateway=str(rng.gateway), ip_range=req.ip_range))
+    if len({s.network.version for s in specs}) != len(specs):
+        raise ConfigError("two --subnet values of the same IP family: give one IPv4 and one IPv6 subnet")
+    notices: list[str] = []
+    if not bridged:
+        from cnictl.drivers.macvlan import build_network
+
+        net, notices = build_network(host, req, others, specs, _now())
+    validate_mtu(req.mtu, ipv6=any(s.network.version == 6 for s in specs))
+    for s in specs:
+        for other in others:
+            for o in other.subnets:
+                if s.network.version == o.network.version and s.network.overlaps(o.network):
+                    same = f" on the same parent {other.parent}" if not bridged and other.parent == net.parent else ""
+                    raise ConflictError(
+                        f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"{same}',
+                        hint=f"pick a free range, see: {cli('net ls')}",
+                    )
+    if bridged:
+        net = _bridge_network(host, req, others, specs, backend)
+    plan = driver.plan_create(host, net, _open_peers(others, net))
+    if req.cni_conf_dir:
+        plan.add(_write_conflist(host, net, req.cni_conf_dir))
+    plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
+                  lambda h: store.delete_network(net.name),
+                  lambda h: [f"# state: write {store.network_path(net.name)}"]))
+    if opts.dry_run:
+        return Outcome(net.to_dict(), plan)
+    _run(host, plan, opts)  # the caller holds the exclusive state lock
+    from cnictl.sysctl import WriteSysctl
+
+    for step in plan.steps:
+        if isinstance(step, WriteSysctl) and step.changed and step.key.endswith("all.forwarding"):
+            fam = "IPv4" if "ipv4" in step.key else "IPv6"
+            notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
+    return Outcome(net.to_dict(), plan, notices, applied=True)
+
+
+def _write_conflist(host: Host, net: Network, directory: str) -> Call:
+    """The network's reference-plugin conflist in *directory* (checked now: what can't be expressed is refused)."""
+    from pathlib import Path
+
+    from cnictl.cni import emit
+
+    net.cni_conf_dir = str(Path(directory).absolute())
+    data = emit.conflist(net, str(host.paths.ipam_root))
+    path = Path(net.cni_conf_dir) / emit.file_name(net.name)
+    if path.exists():
+        raise ConflictError(f"{path} already exists", hint="remove it, or give another --cni-conf-dir")
+
+    def undo(h: Host) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    return Call(f"write CNI conflist {path}", lambda h: emit.write(path, data), undo,
+                lambda h: [f"# CNI: write {path} (cnictl cni emit {net.name})"])
+
+
+def _remove_conflist(net: Network) -> Call:
+    from pathlib import Path
+
+    from cnictl.cni import emit
+
+    path = Path(str(net.cni_conf_dir)) / emit.file_name(net.name)
+
+    def rm(h: Host) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    return Call(f"remove CNI conflist {path}", rm, explain=lambda h: [f"rm -f {path}"])
+
+
+def _bridge_network(host: Host, req: NetworkRequest, others: list[Network], specs: list[SubnetSpec],
+                    backend: str) -> Network:
+    """Check a bridge request against the host (nothing is changed): the bridge name, an existing bridge."""
+    bridge = req.bridge or default_bridge_name(req.name)
+    validate_ifname(bridge, "bridge name")
+    for other in others:
+        if other.bridge == bridge:
+            raise ConflictError(f'bridge {bridge} is already used by network "{other.name}"', hint="use --bridge NAME")
+    managed = True
+    if host.nl().link_index(bridge) is not None:
+        kind = host.nl().link_kind(bridge)
+        if req.bridge is None or kind != "bridge":
+            raise ConflictError(
+                f"interface {bridge} already exists"
+                + ("" if kind == "bridge" else f" and is not a bridge ({kind or 'no link kind'})"),
+                hint="name another bridge with --bridge IFNAME",
+            )
+        managed = False
+    from cnictl.drivers.bridge import BridgeOptions
+
+    opts = BridgeOptions(bridge=bridge, managed_bridge=managed, mac=random_mac() if managed else None,
+                         masquerade=req.masquerade and not req.internal, isolate=req.isolate, icc=req.icc)
+    return Network(name=req.name, driver=req.driver, subnets=specs, mtu=req.mtu, internal=req.internal,
+                   labels=dict(req.labels), created=_now(), firewall=backend, options=opts)
+
+
+def list_networks(host: Host) -> list[dict[str, Any]]:
+    store = Store(host.paths)
+    rows = []
+    for net in store.networks():
+        d = net.to_dict()
+        d["attachments"] = store.count_attachments(net.name)
+        rows.append(d)
+    return rows
+
+
+def inspect_network(host: Host, name: str) -> dict[str, Any]:
+    validate_network_name(name)
+    store = Store(host.paths)
+    net = store.get_network(name)
+    d = net.to_dict()
+    d["attachments"] = [a.to_dict() for a in store.attachments(name)]
+    d["ipam_dir"] = str(host.paths.ipam_root / name)
+    return d
+
+
+def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    validate_network_name(name)
+    store = Store(host.paths)
+    net = store.get_network(name)
+    atts = store.attachments(name)
+    if atts and not force:
+        who = ", ".join(f"{a.netns}/{a.ifname}" for a in atts[:5]) + (" ..." if len(atts) > 5 else "")
+        raise ConflictError(
+            f'network "{name}" still has {len(atts)} attachment(s): {who}',
+            hint=f"detach them first or use: {cli(f'net rm {name} --force')}",
+        )
+    driver = get_driver(net.driver)
+    ipam = HostLocalStore(host.paths.ipam_root / name)
+    plan = Plan()
+    for att in atts:
+        plan.extend(_detach_plan(host, store, net, att, ipam))
+    plan.extend(driver.plan_delete(host, net, _open_peers(store.networks(), net)))
+    if net.cni_conf_dir:
+        plan.add(_remove_conflist(net))
+    plan.add(Call(f"remove IPAM directory {ipam.directory}", lambda h: ipam.destroy(),
+                  explain=lambda h: [f"rm -rf {ipam.directory}"]))
+    if opts.dry_run:
+        return Outcome({"name": name, "removed": False}, plan)
+    with store.locked(exclusive=True):
+        errors = plan.teardown(host, echo=opts.echo)
+        if errors:
+            raise CnictlError(
+                f'network "{name}" was only partly removed: ' + "; ".join(errors),
+                hint=f"fix the cause and run {cli('net rm ' + name)} again",
+            )
+        store.delete_network(name)
+    return Outcome({"name": name, "removed": True, "detached": len(atts)}, plan, applied=True)
+

@@ -1,0 +1,197 @@
+"""Published ports: `port publish/unpublish/ls` on an existing attachment, and the publish and unpublish plans
+attach and detach reuse (host port claims, route_localnet, hairpin, the firewall backend's DNAT rules).
+
+    >>> from cnictl.host import Host
+    >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
+    ...     port_publish(host, "lab", "web", "8080:80")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cnictl.errors import ConfigError, NotFoundError, cli
+from cnictl.host import Host
+from cnictl.model import Attachment, Network, validate_network_name
+from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _run, _teardown
+from cnictl.plan import Call, Plan
+from cnictl.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _v4(cidrs: Any) -> str:
+    for c in cidrs:
+        if ":" not in c:
+            return str(c).split("/")[0]
+    raise ConfigError("published ports need an IPv4 address on the attachment", hint="give the network an IPv4 subnet")
+
+
+def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> list[Any]:
+    """Parse -p values and check each host address is one of this host's."""
+    specs = [parse(t) for t in texts]
+    if specs and net.driver != "bridge":
+        raise ConfigError(
+            f'network "{net.name}" is {net.driver}: its containers have their own address on the LAN of '
+            f"{net.parent}, so there is no NAT and nothing to publish",
+            hint=f"reach the container at its own address, shown by {cli('net inspect ' + net.name)}; "
+                 "use a bridge network for -p",
+        )
+    if specs and net.internal:
+        raise ConfigError(f'network "{net.name}" is --internal: nothing can reach its containers from outside',
+                          hint="publish ports on a network that is not internal")
+    if specs and not net.has_ipv4:
+        raise ConfigError(f'network "{net.name}" has no IPv4 subnet: published ports need one')
+    wanted = {s.host_ip for s in specs if s.host_ip and not s.loopback}
+    if wanted:
+        mine = {cidr.split("/")[0] for _, cidr in host.nl().addresses()}
+        for ip in sorted(wanted - mine):
+            raise ConfigError(f"host address {ip} is not on this host",
+                              hint="see: ip -4 addr; or publish on all addresses by leaving the address out")
+    return specs
+
+
+def _forwards(net: Network, container_ip: str, specs: Sequence[Any]) -> list[Any]:
+    from cnictl.firewall.base import PortForward
+
+    return [PortForward(net.name, net.bridge, container_ip, s.host_ip, s.host_port, s.container_port, s.count, s.proto)
+            for s in specs]
+
+
+def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any], container_ip: Callable[[], str]) -> Plan:
+    """Claim the host ports, let the bridge route 127/8 (for localhost access), add the DNAT elements."""
+    from cnictl.ports import PortClaims
+    from cnictl.sysctl import WriteSysctl
+
+    claims = PortClaims(host.paths.state_dir / "ports")
+    owner = f"{net.name} {att.netns} {att.ifname}"
+    text = ", ".join(str(s) for s in specs)
+
+    def claim(h: Host) -> None:
+        done = []
+        try:
+            for s in specs:
+                claims.claim(s, owner)
+                done.append(s)
+        except BaseException:
+            for s in done:
+                claims.release(s)
+            raise
+
+    def release(h: Host) -> None:
+        for s in specs:
+            claims.release(s)
+
+    from cnictl.netlink.steps import SetHairpin
+
+    return Plan([
+        Call(f"claim host ports {text}", claim, release, lambda h: [f"# state: claim {text} under {claims.directory}"]),
+        WriteSysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1"),
+        SetHairpin(att.host_ifname, True, was=bool(att.ports) or att.hairpin),
+        host.fw_for(net.firewall).publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
+    ])
+
+
+def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any]) -> Plan:
+    from cnictl.ports import PortClaims
+
+    claims = PortClaims(host.paths.state_dir / "ports")
+    text = ", ".join(str(s) for s in specs)
+    fwds = _forwards(net, _v4(att.addresses), specs) if att.addresses else []
+
+    def release(h: Host) -> None:
+        for s in specs:
+            claims.release(s)
+
+    plan = Plan([host.fw_for(net.firewall).unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
+                 Call(f"release host ports {text}", release, explain=lambda h: [f"# state: release {text}"])])
+    if len(specs) == len(att.ports) and not att.hairpin:  # the last ones go: the port needs hairpin no more
+        from cnictl.netlink.steps import SetHairpin
+
+        plan.add(SetHairpin(att.host_ifname, False))
+    return plan
+
+
+def _attached(host: Host, network: str, netns: str, ifname: str) -> tuple[Store, Network, Attachment]:
+    store, net, ref, key = _endpoint(host, network, netns, ifname)
+    att = store.get_attachment(network, key)
+    if att is None:
+        raise NotFoundError(f"{ref.spec}/{ifname} is not attached to {network}",
+                            hint=f"attach it first: {cli(f'attach {network} {ref.spec}')}")
+    return store, net, att
+
+
+def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptions | None = None, *,
+                 ifname: str = "eth0") -> Outcome:
+    """Publish one more mapping on an existing attachment."""
+    opts = opts or RunOptions()
+    from cnictl.ports import PortSpec
+
+    store, net, att = _attached(host, network, netns, ifname)
+    specs = _port_specs(host, net, [spec], PortSpec.parse)
+    plan = _publish_plan(host, net, att, specs, lambda: _v4(att.addresses))
+
+    def save(h: Host) -> None:
+        att.ports = att.ports + [s.to_dict() for s in specs]
+        store.save_attachment(att)
+
+    def unsave(h: Host) -> None:
+        att.ports = [p for p in att.ports if p not in [s.to_dict() for s in specs]]
+        store.save_attachment(att)
+
+    plan.add(Call(f"record {spec} on {att.netns}/{ifname}", save, unsave))
+    result = {"network": network, "netns": att.netns, "ifname": ifname, "published": [s.to_dict() for s in specs]}
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with store.locked(exclusive=False):
+        _run(host, plan, opts)
+    return Outcome(result, plan, applied=True)
+
+
+def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOptions | None = None, *,
+                   ifname: str = "eth0") -> Outcome:
+    opts = opts or RunOptions()
+    from cnictl.ports import PortSpec
+
+    store, net, att = _attached(host, network, netns, ifname)
+    want = PortSpec.parse(spec)
+    match = [p for p in att.ports if PortSpec.from_dict(p) == want]
+    if not match:
+        have = ", ".join(str(PortSpec.from_dict(p)) for p in att.ports) or "none"
+        raise NotFoundError(f"{want} is not published on {att.netns}/{ifname} (published: {have})",
+                            hint=f"see: {cli('port ls ' + network)}")
+    plan = _unpublish_plan(host, net, att, [want])
+
+    def save(h: Host) -> None:
+        att.ports = [p for p in att.ports if p not in match]
+        store.save_attachment(att)
+
+    plan.add(Call(f"record removal of {want}", save))
+    result = {"network": network, "netns": att.netns, "ifname": ifname, "unpublished": [want.to_dict()]}
+    return _teardown(host, store, plan, opts, result, f"unpublish of {want}", "run it again")
+
+
+def port_list(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+    from cnictl.ports import PortSpec
+
+    store = Store(host.paths)
+    nets = [store.get_network(validate_network_name(network))] if network else store.networks()
+    rows = []
+    for net in nets:
+        for att in store.attachments(net.name):
+            for p in att.ports:
+                s = PortSpec.from_dict(p)
+                rows.append({
+                    "network": net.name, "netns": att.netns, "ifname": att.ifname,
+                    "container_ip": _v4(att.addresses) if att.addresses else None,
+                    "host_ip": s.host_ip or "0.0.0.0", "host_ports": _range(s.host_port, s.count),
+                    "container_ports": _range(s.container_port, s.count), "proto": s.proto, "spec": str(s),
+                })
+    return rows
+
+
+def _range(start: int, count: int) -> str:
+    return str(start) if count == 1 else f"{start}-{start + count - 1}"
+
