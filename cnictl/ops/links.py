@@ -15,18 +15,17 @@ it, adding the same link again is a no-op with a notice, and `link rm` removes o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import json
 import os
 import socket
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnictl.errors import CnictlError, ConfigError, ConflictError, TransientError, cli
+from cnictl import fsutil
+from cnictl.errors import CnictlError, ConfigError, ConflictError, cli
 from cnictl.model import validate_ifname, validate_mtu
 from cnictl.netns import NetnsRef, entered
 from cnictl.ops.runner import Outcome, RunOptions, _now
@@ -148,13 +147,7 @@ class LinkStore:
 
     def save(self, rec: LinkRecord) -> None:
         path = self.path(rec.netns_key1, rec.ifname1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(rec), f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
+        fsutil.atomic_write(path, json.dumps(asdict(rec), indent=1) + "\n")
 
     def delete(self, rec: LinkRecord) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -163,22 +156,8 @@ class LinkStore:
     @contextlib.contextmanager
     def locked(self, timeout: float = 30.0) -> Iterator[None]:
         """Exclusive: two `link add` picking the first free ethN of one namespace must not race."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / "lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TransientError(f"link lock {self.directory / 'lock'} is held by another cnictl",
-                                             hint="retry in a moment") from None
-                    time.sleep(0.01)
+        with fsutil.locked(self.directory / "lock", timeout=timeout, what="link lock"):
             yield
-        finally:
-            os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------
