@@ -11,7 +11,6 @@ kept apart from other hosts' (/var/lib/cnictl/netns/h1 unless --state-dir says o
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from cnictl.errors import PrivilegeError
@@ -20,6 +19,8 @@ from cnictl.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    import _socket
+
     from cnictl.firewall.base import FirewallBackend
     from cnictl.netlink.client import Netlink
 
@@ -100,7 +101,7 @@ class Host:
         self._fws: dict[str, FirewallBackend] = {}
         self._home_fd: int | None = None
         self._own_fd: int | None = None
-        self._raw: socket.socket | None = None
+        self._raw: _socket.socket | None = None
 
     # ---- life cycle --------------------------------------------------------------------
     def enter(self) -> Host:
@@ -163,7 +164,7 @@ class Host:
             nl = self._nl_in[ref.path] = Netlink(self.netns_fd(ref), self.home_fd())
         return nl
 
-    def raw_socket(self, ref: NetnsRef | None) -> socket.socket:
+    def raw_socket(self, ref: NetnsRef | None) -> _socket.socket:
         """A plain rtnetlink socket: in *ref* (for one batch; the caller closes it), or the host's own (kept)."""
         from cnictl.netlink.rtnl import open_socket
 

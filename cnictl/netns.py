@@ -11,15 +11,18 @@ sees them. Everything here is in-process (setns/unshare through libc), no fork, 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno as errno_mod
 import fcntl
 import os
-from collections.abc import Iterator
 
 from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError, cli
 from cnictl.model import NAME_RE as _NAME_RE  # namespace names follow the rule of network names
 from cnictl.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    import ctypes  # loaded on the first libc call (_lib): most commands never make one
+    from collections.abc import Iterator
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -35,13 +38,22 @@ _libc: ctypes.CDLL | None = None
 def _lib() -> ctypes.CDLL:
     global _libc
     if _libc is None:
+        import ctypes
+
         _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
 
+def _errno() -> int:
+    """The errno of the last libc call made through _lib() (ctypes.get_errno)."""
+    import ctypes
+
+    return ctypes.get_errno()
+
+
 def _check(rc: int, what: str) -> None:
     if rc != 0:
-        err = ctypes.get_errno()
+        err = _errno()
         raise KernelError(f"{what}: {os.strerror(err)} ({errno_mod.errorcode.get(err, err)})", errno=err)
 
 
@@ -175,7 +187,7 @@ def _ensure_run_dir() -> None:
     lib = _lib()
     if lib.mount(b"", NETNS_RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
         return
-    if ctypes.get_errno() != errno_mod.EINVAL:
+    if _errno() != errno_mod.EINVAL:
         _check(-1, f"mount --make-rshared {NETNS_RUN_DIR}")
     _check(
         lib.mount(NETNS_RUN_DIR.encode(), NETNS_RUN_DIR.encode(), b"none", MS_BIND | MS_REC, None),

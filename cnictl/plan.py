@@ -12,15 +12,15 @@ gone" as success and collect errors instead of stopping.
 
 from __future__ import annotations
 
+import _signal as signal  # signal's own names without its enum wrappers (signal imports enum: start-up time)
 import contextlib
 import os
-import signal
-from collections.abc import Callable, Iterator
 
 from cnictl.errors import CnictlError, KernelError, RollbackIncompleteError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from cnictl.host import Host
@@ -133,7 +133,7 @@ class Call(Step):
 def deferred_signals() -> Iterator[list[int]]:
     """Hold back SIGINT/SIGTERM while undoing; re-deliver the first one afterwards."""
     pending: list[int] = []
-    old: dict[signal.Signals, Any] = {}
+    old: dict[int, Any] = {}
 
     def _hold(signum: int, _frame: object) -> None:
         pending.append(signum)

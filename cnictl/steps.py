@@ -14,7 +14,7 @@ from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    import socket
+    import _socket
     from collections.abc import Sequence
 
     from cnictl.host import Host
@@ -124,7 +124,7 @@ class ConfigureInterface(Step):
                 continue
             raise self._batch.error(i, code)
 
-    def _send(self, sock: socket.socket, index: int) -> list[int]:
+    def _send(self, sock: _socket.socket, index: int) -> list[int]:
         from cnictl.netlink.rtnl import Batch
 
         batch = self._batch = Batch()

@@ -23,11 +23,11 @@ its cost does not grow with the number of reservations. Release, listing and loo
 
 from __future__ import annotations
 
+import _thread  # threading.RLock is _thread.RLock; threading itself costs start-up time
 import contextlib
 import errno
 import ipaddress
 import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -92,7 +92,7 @@ class HostLocalStore:
     def __init__(self, directory: Path | str, lock_timeout: float = 30.0) -> None:
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
-        self._mutex = threading.RLock()
+        self._mutex = _thread.RLock()
         self._depth = 0
         self._fd: int | None = None
 

@@ -16,7 +16,7 @@ tried (macvlan, ipvlan, vlan and the qdiscs need the veth pair as their parent).
 
 from __future__ import annotations
 
-import socket
+import _socket
 import struct
 from dataclasses import dataclass, field
 
@@ -103,7 +103,7 @@ def vlan_request(name: str, parent: int, parent_name: str, vid: int) -> Request:
 
 
 def _qdisc(index: int, kind: str, options: bytes, text: str) -> Request:
-    tcmsg = struct.pack("=BxxxiIII", socket.AF_UNSPEC, index, 0x10000, TC_H_ROOT, 0)  # handle 1:, parent root
+    tcmsg = struct.pack("=BxxxiIII", _socket.AF_UNSPEC, index, 0x10000, TC_H_ROOT, 0)  # handle 1:, parent root
     payload = tcmsg + _rta(TCA_KIND, kind.encode() + b"\0") + _rta(TCA_OPTIONS | NLA_F_NESTED, options)
     return RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, payload, text
 
@@ -133,14 +133,14 @@ class ProbeResult:
     commands: dict[str, str] = field(default_factory=dict)
 
 
-def _send(sock: socket.socket, requests: dict[str, Request]) -> tuple[dict[str, int], Batch]:
+def _send(sock: _socket.socket, requests: dict[str, Request]) -> tuple[dict[str, int], Batch]:
     batch = Batch()
     batch.messages = list(requests.values())
     codes = batch.send(sock) if batch.messages else []
     return dict(zip(requests, codes, strict=True)), batch
 
 
-def probe(sock: socket.socket) -> ProbeResult:
+def probe(sock: _socket.socket) -> ProbeResult:
     """Create one link of each kind in LINK_KINDS and a root tbf and htb qdisc, in *sock*'s namespace.
 
     Only for a namespace that is thrown away afterwards: nothing made here is deleted.

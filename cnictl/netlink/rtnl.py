@@ -12,10 +12,10 @@ pyroute2 socket for a namespace that is visited once. Messages follow rtnetlink(
 
 from __future__ import annotations
 
+import _socket  # socket's names without its enum wrappers (socket imports enum: start-up time)
 import errno as errno_mod
 import ipaddress
 import os
-import socket
 import struct
 
 from cnictl.errors import CnictlError, ConflictError, DependencyError, KernelError
@@ -73,7 +73,7 @@ def _rta(kind: int, data: bytes) -> bytes:
 
 def _ifinfo(index: int = 0, up: bool = False) -> bytes:
     flag = IFF_UP if up else 0
-    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flag, flag)
+    return struct.pack("=BxHiII", _socket.AF_UNSPEC, 0, index, flag, flag)
 
 
 def _attrs(data: bytes, off: int) -> dict[int, bytes]:
@@ -95,19 +95,19 @@ class Batch:
 
     def add_addr(self, index: int, cidr: str, text: str) -> None:
         iface = ipaddress.ip_interface(cidr)
-        fam = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+        fam = _socket.AF_INET if iface.version == 4 else _socket.AF_INET6
         flags = IFA_F_NODAD if iface.version == 6 else 0
         payload = struct.pack("=BBBBI", fam, iface.network.prefixlen, flags, 0, index)
         payload += _rta(IFA_LOCAL, iface.ip.packed) + _rta(IFA_ADDRESS, iface.ip.packed)
         self.messages.append((RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, payload, text))
 
     def set_up(self, index: int, text: str) -> None:
-        payload = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
+        payload = struct.pack("=BxHiII", _socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
         self.messages.append((RTM_NEWLINK, 0, payload, text))
 
     def add_default_route(self, gateway: str, oif: int, text: str) -> None:
         gw = ipaddress.ip_address(gateway)
-        fam = socket.AF_INET if gw.version == 4 else socket.AF_INET6
+        fam = _socket.AF_INET if gw.version == 4 else _socket.AF_INET6
         payload = struct.pack("=BBBBBBBBI", fam, 0, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE,
                               RTN_UNICAST, 0)
         payload += _rta(RTA_GATEWAY, gw.packed) + _rta(RTA_OIF, struct.pack("=I", oif))
@@ -164,7 +164,7 @@ class Batch:
     def add_route(self, cidr: str, oif: int, text: str) -> None:
         """A directly connected route to *cidr* through the link *oif* (scope link)."""
         net = ipaddress.ip_network(cidr)
-        fam = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        fam = _socket.AF_INET if net.version == 4 else _socket.AF_INET6
         payload = struct.pack("=BBBBBBBBI", fam, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_LINK,
                               RTN_UNICAST, 0)
         payload += _rta(RTA_DST, net.network_address.packed) + _rta(RTA_OIF, struct.pack("=I", oif))
@@ -172,7 +172,7 @@ class Batch:
 
     def del_route(self, cidr: str, oif: int, text: str) -> None:
         net = ipaddress.ip_network(cidr)
-        fam = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        fam = _socket.AF_INET if net.version == 4 else _socket.AF_INET6
         payload = struct.pack("=BBBBBBBBI", fam, net.prefixlen, 0, 0, RT_TABLE_MAIN, 0, RT_SCOPE_NOWHERE, 0, 0)
         payload += _rta(RTA_DST, net.network_address.packed) + _rta(RTA_OIF, struct.pack("=I", oif))
         self.messages.append((RTM_DELROUTE, 0, payload, text))
@@ -196,7 +196,7 @@ class Batch:
         """Delete a link by name (with a veth, its peer goes too)."""
         self.messages.append((RTM_DELLINK, 0, _ifinfo() + _rta(IFLA_IFNAME, name.encode() + b"\0"), text))
 
-    def send(self, sock: socket.socket) -> list[int]:
+    def send(self, sock: _socket.socket) -> list[int]:
         """Send every request at once; returns each one's errno (0 = done). Nothing is raised here.
 
         Echoed RTM_NEWLINK answers are kept in `self.links`: ifname -> (ifindex, IFLA_LINK or None), and
@@ -247,7 +247,7 @@ def missing_kind(text: str, kind: str) -> DependencyError:
                            hint=f"build the kernel with {opt} or load its module: modprobe {module}")
 
 
-def link_index(sock: socket.socket, name: str) -> int | None:
+def link_index(sock: _socket.socket, name: str) -> int | None:
     """The index of *name* in the socket's namespace (None if there is none)."""
     batch = Batch()
     batch.get_link(name, f"ip link show {name}")
@@ -259,8 +259,8 @@ def link_index(sock: socket.socket, name: str) -> int | None:
     return batch.links[name][0]
 
 
-def open_socket() -> socket.socket:
+def open_socket() -> _socket.socket:
     """A plain rtnetlink socket in the current namespace (open it while visiting the target namespace)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, _socket.NETLINK_ROUTE)
     sock.bind((0, 0))
     return sock

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
+import _socket  # socket's names without its enum wrappers (socket imports enum: start-up time)
 import errno
 import ipaddress
-import socket
 
 from cnictl.errors import ConflictError, KernelError, NotFoundError, cli
 from cnictl.plan import Step
@@ -68,7 +68,7 @@ class AddVeth(Step):
         master = None
         if self.master:
             try:
-                master = socket.if_nametoindex(self.master)
+                master = _socket.if_nametoindex(self.master)
             except OSError:
                 raise NotFoundError(f"bridge {self.master} not found in this host",
                                     hint=f"recreate the network ({cli('net rm NAME --force')}, then net create)") from None
@@ -331,6 +331,6 @@ def _index_in(host: Host, ref: NetnsRef, ifname: str) -> int:
 
     with entered(host.netns_fd(ref), host.home_fd()):
         try:
-            return socket.if_nametoindex(ifname)
+            return _socket.if_nametoindex(ifname)
         except OSError:
             raise KernelError(f'interface "{ifname}" vanished from {ref.spec} while it was being configured') from None
