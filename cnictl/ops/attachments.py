@@ -20,8 +20,8 @@ from cnictl.model import Attachment, Network, host_ifname, random_mac, validate_
 from cnictl.ops.ipam import _predict, _ranges
 from cnictl.ops.ports import _port_specs, _publish_plan, _unpublish_plan, _v4
 from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
-from cnictl.plan import Call, Plan
-from cnictl.store import Store, attachment_key
+from cnictl.plan import Plan
+from cnictl.store import ForgetAttachment, SaveAttachment, Store, attachment_key
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -126,14 +126,7 @@ def attach(
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
     if specs:
         plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases)))
-
-    def save(h: Host) -> None:
-        att.addresses = [lease.cidr for lease in reserve.leases]
-        att.ports = [s.to_dict() for s in specs]
-        store.save_attachment(att)
-
-    plan.add(Call(f"record attachment {ref.spec}/{ifname}", save, lambda h: store.delete_attachment(network, key),
-                  lambda h: [f"# state: write {store.attachment_path(network, key)}"]))
+    plan.add(SaveAttachment(store, att, lambda: [lease.cidr for lease in reserve.leases], [s.to_dict() for s in specs]))
     if opts.dry_run:
         att.addresses = [lease.cidr for lease in reserve.leases]
         return Outcome(att.to_dict(), plan)
@@ -156,18 +149,15 @@ def attach(
 
 def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any) -> Plan:
     from cnictl.drivers import get_driver
+    from cnictl.ipam.steps import ReleaseAddresses
     from cnictl.ports import PortSpec
 
     plan = Plan()
     if att.ports:
         plan.extend(_unpublish_plan(host, net, att, [PortSpec.from_dict(p) for p in att.ports]))
     plan.extend(get_driver(net.driver).plan_detach(host, net, att))
-    cid, ifname = att.container_id, att.ifname
-    plan.add(Call(f"release addresses of {cid}/{ifname}", lambda h: ipam.release(cid, ifname),
-                  explain=lambda h: [f"# IPAM: remove the files in {ipam.directory} holding '{cid}\\r\\n{ifname}'"]))
-    key = attachment_key(att.netns_key, att.ifname)
-    plan.add(Call(f"forget attachment {att.netns}/{ifname}", lambda h: store.delete_attachment(net.name, key),
-                  explain=lambda h: [f"# state: remove {store.attachment_path(net.name, key)}"]))
+    plan.add(ReleaseAddresses(ipam, att.container_id, att.ifname))
+    plan.add(ForgetAttachment(store, net.name, attachment_key(att.netns_key, att.ifname), f"{att.netns}/{att.ifname}"))
     return plan
 
 

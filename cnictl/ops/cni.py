@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from cnictl.host import Host
 from cnictl.model import Attachment, host_ifname, validate_ifname, validate_network_name
 from cnictl.netns import NetnsRef
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.runner import Outcome, RunOptions, _teardown
-from cnictl.plan import Call, Plan
+from cnictl.plan import Plan
 from cnictl.store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -78,8 +78,9 @@ def detach_container(host: Host, network: str, container_id: str, ifname: str, n
             stub = Attachment(network, container_id, ref.spec, ref.key, ifname, hname, "", [], [])
             plan = _detach_plan(host, store, net, stub, ipam)
         else:
-            plan = Plan([Call(f"release addresses of {container_id}/{ifname}",
-                              lambda h: ipam.release(container_id, ifname))])
+            from cnictl.ipam.steps import ReleaseAddresses
+
+            plan = Plan([ReleaseAddresses(ipam, container_id, ifname)])
     result["detached"] = True
     return _teardown(host, store, plan, opts, result, f"detach of {container_id}/{ifname}", "run the same DEL again")
 
@@ -154,6 +155,8 @@ def gc_network(host: Host, network: str, valid: set[tuple[str, str]], opts: RunO
     result: dict[str, Any] = {"network": network, "detached": [], "released": []}
     if net is None:
         return Outcome(result, Plan(), [f'network "{network}" not found; nothing to collect'])
+    from cnictl.ipam.steps import ReleaseIP
+
     ipam = HostLocalStore(host.paths.ipam_root / network)
     plan = Plan()
     recorded = set()
@@ -168,12 +171,8 @@ def gc_network(host: Host, network: str, valid: set[tuple[str, str]], opts: RunO
         pair = (alloc.container_id, alloc.ifname)
         stale = pair not in valid if alloc.ifname else alloc.container_id not in valid_ids
         if stale and pair not in recorded and alloc.ifname not in keep:
-            plan.add(Call(f"release {alloc.ip} of {alloc.container_id}/{alloc.ifname}", _releaser(ipam, alloc.ip)))
+            plan.add(ReleaseIP(ipam, alloc.ip, pair))
             result["released"].append(str(alloc.ip))
     if not plan.steps:
         return Outcome(result, plan)
     return _teardown(host, store, plan, opts, result, f'garbage collection of network "{network}"', "run GC again")
-
-
-def _releaser(ipam: Any, ip: Any) -> Callable[[Host], Any]:
-    return lambda h: ipam.release_ip(ip)

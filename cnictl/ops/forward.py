@@ -11,7 +11,7 @@ from __future__ import annotations
 from cnictl.errors import CnictlError
 from cnictl.host import Host
 from cnictl.ops.runner import Outcome, RunOptions, _run
-from cnictl.plan import Call, Plan
+from cnictl.plan import Plan
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -24,20 +24,14 @@ FWD_V6 = "net.ipv6.conf.all.forwarding"
 def forward_set(host: Host, enable: bool, *, ipv6: bool = False, persist: bool = False,
                 opts: RunOptions | None = None) -> Outcome:
     opts = opts or RunOptions()
-    from cnictl.sysctl import WriteSysctl
+    from cnictl.sysctl import PersistSysctls, WriteSysctl
 
     value = "1" if enable else "0"
     keys = [FWD_V4] + ([FWD_V6] if ipv6 else [])
     plan = Plan([WriteSysctl(k, value, restore=True) for k in keys])
     conf = host.paths.sysctl_dir / "90-cnictl-forward.conf"
     if persist:
-        def write_conf(h: Host) -> None:
-            conf.parent.mkdir(parents=True, exist_ok=True)
-            conf.write_text("# written by cnictl forward --persist\n" + "".join(f"{k} = {value}\n" for k in keys))
-
-        body = "".join(f"{k} = {value}\\n" for k in keys)
-        plan.add(Call(f"persist in {conf}", write_conf, explain=lambda h: [
-            f"printf '# written by cnictl forward --persist\\n{body}' > {conf}"]))
+        plan.add(PersistSysctls(conf, {k: value for k in keys}))
     applied = _run(host, plan, opts)
     changed = [s.key for s in plan.steps if isinstance(s, WriteSysctl) and s.changed]
     result = {"forwarding": {k: value for k in keys}, "changed": changed, "persisted": str(conf) if persist else None}

@@ -29,7 +29,7 @@ from cnictl.errors import CnictlError, ConfigError, ConflictError, cli
 from cnictl.model import validate_ifname, validate_mtu
 from cnictl.netns import NetnsRef, entered
 from cnictl.ops.runner import Outcome, RunOptions, _now
-from cnictl.plan import Call, Plan
+from cnictl.plan import Plan, Step
 
 if TYPE_CHECKING:
     from cnictl.host import Host
@@ -160,6 +160,61 @@ class LinkStore:
             yield
 
 
+class SaveLinkRecord(Step):
+    """Write a link's record (the last step of `link add`); undo removes it again."""
+
+    def __init__(self, store: LinkStore, rec: LinkRecord) -> None:
+        self.store, self.rec = store, rec
+        self.summary = f"record link {rec.end1} <-> {rec.end2}"
+
+    def apply(self, host: Host) -> None:
+        self.store.save(self.rec)
+
+    def undo(self, host: Host) -> None:
+        self.store.delete(self.rec)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: write {self.store.path(self.rec.netns_key1, self.rec.ifname1)}"]
+
+
+class ForgetLinks(Step):
+    """Remove link records (`link rm`; `ns rm`, whose namespace took the links with it); already gone is fine."""
+
+    def __init__(self, store: LinkStore, recs: Sequence[LinkRecord], summary: str | None = None) -> None:
+        self.store, self.recs = store, list(recs)
+        self.summary = summary or (f"forget link {recs[0].end1} <-> {recs[0].end2}" if len(recs) == 1
+                                   else f"forget {len(recs)} links")
+
+    def apply(self, host: Host) -> None:
+        for rec in self.recs:
+            self.store.delete(rec)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: remove {self.store.path(r.netns_key1, r.ifname1)}" for r in self.recs]
+
+
+def _link_add_plan(store: LinkStore, rec: LinkRecord) -> Plan:
+    """The pair (peer born in the second namespace), one configuration batch per end, the record."""
+    from cnictl.netlink.steps import AddVethPair, ConfigureEnd
+
+    ref1, ref2 = NetnsRef.parse(rec.netns1), NetnsRef.parse(rec.netns2)
+    pair = AddVethPair(rec.ifname1, ref1, rec.ifname2, ref2, mtu=rec.mtu)
+    return Plan([pair, ConfigureEnd(pair, 1, ref1, rec.ifname1, rec.addresses1),
+                 ConfigureEnd(pair, 2, ref2, rec.ifname2, rec.addresses2), SaveLinkRecord(store, rec)])
+
+
+def _link_remove_plan(store: LinkStore, rec: LinkRecord | None, ref: NetnsRef, ifname: str, present: bool | None) -> Plan:
+    """Delete the link if it is there (its peer goes with it), then forget its record."""
+    from cnictl.netlink.steps import DelLink
+
+    plan = Plan()
+    if present:
+        plan.add(DelLink(ifname, ref))
+    if rec is not None:
+        plan.add(ForgetLinks(store, [rec]))
+    return plan
+
+
 # ---------------------------------------------------------------------------------------
 # kernel look-ups (no pyroute2: visit the namespace and ask for its interface names)
 # ---------------------------------------------------------------------------------------
@@ -223,8 +278,6 @@ def link_add(
     mtu: int | None = None,
 ) -> Outcome:
     """Connect two namespaces with a veth pair; both ends up, with the given addresses. Idempotent."""
-    from cnictl.netlink.steps import AddVethPair, ConfigureEnd
-
     opts = opts or RunOptions()
     ref1, if1 = parse_end(end1)
     ref2, if2 = parse_end(end2)
@@ -267,11 +320,7 @@ def link_add(
         if2 = if2 or _first_free(names2 | ({if1} if same else set()))
         rec = LinkRecord(netns1=ref1.spec, netns_key1=ref1.key, ifname1=if1, netns2=ref2.spec, netns_key2=ref2.key,
                          ifname2=if2, addresses1=cidrs1, addresses2=cidrs2, mtu=mtu, created=_now())
-        pair = AddVethPair(if1, ref1, if2, ref2, mtu=mtu)
-        plan = Plan([pair, ConfigureEnd(pair, 1, ref1, if1, cidrs1), ConfigureEnd(pair, 2, ref2, if2, cidrs2)])
-        path = store.path(rec.netns_key1, rec.ifname1)
-        plan.add(Call(f"record link {rec.end1} <-> {rec.end2}", lambda h: store.save(rec), lambda h: store.delete(rec),
-                      lambda h: [f"# state: write {path}"]))
+        plan = _link_add_plan(store, rec)
         applied = not opts.dry_run
         if applied:
             if opts.inject is not None:
@@ -293,8 +342,6 @@ def _subnet_notices(rec: LinkRecord) -> list[str]:
 
 def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
     """Delete a link by either end (its peer goes too) and forget its record; already gone is fine."""
-    from cnictl.netlink.steps import DelLink
-
     opts = opts or RunOptions()
     ref, ifname = parse_end(end)
     if ifname is None:
@@ -308,16 +355,8 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
     if rec is None and not force:
         raise ConflictError(f"{ref.spec}:{ifname} was not made by cnictl link add (no record under {store.directory})",
                             hint=f"delete it with: {ref.ip_prefix()} link del {ifname}, or use --force")
-    plan = Plan()
-    notices = []
-    if present:
-        plan.add(DelLink(ifname, ref))
-    else:
-        notices.append(f"{ref.spec}:{ifname} was already gone; forgetting its record")
-    if rec is not None:
-        rec_path = store.path(rec.netns_key1, rec.ifname1)
-        plan.add(Call(f"forget link {rec.end1} <-> {rec.end2}", lambda h: store.delete(rec),
-                      explain=lambda h: [f"# state: remove {rec_path}"]))
+    plan = _link_remove_plan(store, rec, ref, ifname, present)
+    notices = [] if present else [f"{ref.spec}:{ifname} was already gone; forgetting its record"]
     if opts.dry_run:
         return Outcome(result, plan, notices)
     with store.locked():

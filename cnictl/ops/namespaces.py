@@ -15,7 +15,7 @@ from cnictl.host import Host
 from cnictl.netns import NetnsRef
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.runner import Outcome, RunOptions, _run
-from cnictl.plan import Call, Plan
+from cnictl.plan import Plan
 from cnictl.store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -25,17 +25,21 @@ if TYPE_CHECKING:
 
 def ns_add(host: Host, name: str, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
     opts = opts or RunOptions()
-    from cnictl.netlink.ns_steps import CreateNetns
-    from cnictl.netlink.steps import SetUp
-
     ref = NetnsRef.parse(name)
     if ref.exists():
         if exist_ok:
             return Outcome({"name": name, "path": ref.path}, Plan(), [f'network namespace "{name}" already exists'])
         raise ConflictError(f'network namespace "{name}" already exists', hint="pick another name or use --exist-ok")
-    plan = Plan([CreateNetns(name), SetUp("lo", ref)])
+    plan = _ns_add_plan(ref)
     applied = _run(host, plan, opts)
     return Outcome({"name": name, "path": ref.path}, plan, applied=applied)
+
+
+def _ns_add_plan(ref: NetnsRef) -> Plan:
+    from cnictl.netlink.ns_steps import CreateNetns
+    from cnictl.netlink.steps import SetUp
+
+    return Plan([CreateNetns(ref.spec), SetUp("lo", ref)])
 
 
 def ns_list(host: Host) -> list[dict[str, Any]]:
@@ -47,15 +51,27 @@ def ns_list(host: Host) -> list[dict[str, Any]]:
 def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_ok: bool = False) -> Outcome:
     """Remove a namespace, detaching it from every cnictl network first (nothing left half-done)."""
     opts = opts or RunOptions()
-    from cnictl import netns
-    from cnictl.ipam.hostlocal import HostLocalStore
-
     ref = NetnsRef.parse(name)
     if not ref.exists():
         if missing_ok:
             return Outcome({"name": name, "removed": False}, Plan(), [f'network namespace "{name}" was already gone'])
         raise NetnsNotFoundError(f'network namespace "{name}" not found', hint=f"see: {cli('ns ls')}")
-    store = Store(host.paths)
+    plan, detached = _ns_remove_plan(host, Store(host.paths), ref)
+    if opts.dry_run:
+        return Outcome({"name": name, "removed": False, "detached": detached}, plan)
+    errors = plan.teardown(host, echo=opts.echo)
+    if errors:
+        raise CnictlError(f'namespace "{name}" was only partly removed: ' + "; ".join(errors))
+    return Outcome({"name": name, "removed": True, "detached": detached}, plan, applied=True)
+
+
+def _ns_remove_plan(host: Host, store: Store, ref: NetnsRef) -> tuple[Plan, list[str]]:
+    """Detach the namespace from every cnictl network, remove it, forget the direct links that went with it;
+    and the "network/ifname" of each attachment detached."""
+    from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.netlink.ns_steps import RemoveNetns
+    from cnictl.ops.links import ForgetLinks, LinkStore
+
     plan = Plan()
     detached = []
     for net in store.networks():
@@ -63,30 +79,12 @@ def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_
             if att.netns_key == ref.key:
                 plan.extend(_detach_plan(host, store, net, att, HostLocalStore(host.paths.ipam_root / net.name)))
                 detached.append(f"{net.name}/{att.ifname}")
-
-    def rm(h: Host) -> None:
-        h.forget(ref)
-        netns.remove(name, missing_ok=True)
-
-    plan.add(Call(f"remove network namespace {name}", rm, explain=lambda h: [f"ip netns del {name}"]))
-    from cnictl.ops.links import LinkStore
-
+    plan.add(RemoveNetns(ref.spec))
     links = LinkStore(host.paths.state_dir)
     gone = [r for r in links.records() if ref.key in (r.netns_key1, r.netns_key2)]
     if gone:  # a veth pair goes with either of its namespaces: its record goes too
-
-        def forget(h: Host) -> None:
-            for r in gone:
-                links.delete(r)
-
-        plan.add(Call(f"forget {len(gone)} link(s) of {name}", forget,
-                      explain=lambda h: [f"# state: remove {links.path(r.netns_key1, r.ifname1)}" for r in gone]))
-    if opts.dry_run:
-        return Outcome({"name": name, "removed": False, "detached": detached}, plan)
-    errors = plan.teardown(host, echo=opts.echo)
-    if errors:
-        raise CnictlError(f'namespace "{name}" was only partly removed: ' + "; ".join(errors))
-    return Outcome({"name": name, "removed": True, "detached": detached}, plan, applied=True)
+        plan.add(ForgetLinks(links, gone, f"forget {len(gone)} link(s) of {ref.spec}"))
+    return plan, detached
 
 
 def ns_exec(name: str, argv: list[str]) -> None:

@@ -14,7 +14,7 @@ from cnictl.errors import ConfigError, NotFoundError, cli
 from cnictl.host import Host
 from cnictl.model import Attachment, Network, validate_network_name
 from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _run, _teardown
-from cnictl.plan import Call, Plan
+from cnictl.plan import Plan
 from cnictl.store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -62,32 +62,14 @@ def _forwards(net: Network, container_ip: str, specs: Sequence[Any]) -> list[Any
 
 def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any], container_ip: Callable[[], str]) -> Plan:
     """Claim the host ports, let the bridge route 127/8 (for localhost access), add the DNAT elements."""
-    from cnictl.ports import PortClaims
+    from cnictl.netlink.steps import SetHairpin
+    from cnictl.ports import ClaimPorts, PortClaims
     from cnictl.sysctl import WriteSysctl
 
     claims = PortClaims(host.paths.state_dir / "ports")
-    owner = f"{net.name} {att.netns} {att.ifname}"
     text = ", ".join(str(s) for s in specs)
-
-    def claim(h: Host) -> None:
-        done = []
-        try:
-            for s in specs:
-                claims.claim(s, owner)
-                done.append(s)
-        except BaseException:
-            for s in done:
-                claims.release(s)
-            raise
-
-    def release(h: Host) -> None:
-        for s in specs:
-            claims.release(s)
-
-    from cnictl.netlink.steps import SetHairpin
-
     return Plan([
-        Call(f"claim host ports {text}", claim, release, lambda h: [f"# state: claim {text} under {claims.directory}"]),
+        ClaimPorts(claims, specs, f"{net.name} {att.netns} {att.ifname}"),
         WriteSysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1"),
         SetHairpin(att.host_ifname, True, was=bool(att.ports) or att.hairpin),
         host.fw_for(net.firewall).publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
@@ -95,22 +77,37 @@ def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any
 
 
 def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any]) -> Plan:
-    from cnictl.ports import PortClaims
+    from cnictl.ports import PortClaims, ReleasePorts
 
     claims = PortClaims(host.paths.state_dir / "ports")
     text = ", ".join(str(s) for s in specs)
     fwds = _forwards(net, _v4(att.addresses), specs) if att.addresses else []
-
-    def release(h: Host) -> None:
-        for s in specs:
-            claims.release(s)
-
     plan = Plan([host.fw_for(net.firewall).unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
-                 Call(f"release host ports {text}", release, explain=lambda h: [f"# state: release {text}"])])
+                 ReleasePorts(claims, specs)])
     if len(specs) == len(att.ports) and not att.hairpin:  # the last ones go: the port needs hairpin no more
         from cnictl.netlink.steps import SetHairpin
 
         plan.add(SetHairpin(att.host_ifname, False))
+    return plan
+
+
+def _port_publish_plan(host: Host, store: Store, net: Network, att: Attachment, specs: Sequence[Any]) -> Plan:
+    """`port publish` on an existing attachment: the publish plan, then the record with the new mappings."""
+    from cnictl.store import SaveAttachmentPorts
+
+    plan = _publish_plan(host, net, att, specs, lambda: _v4(att.addresses))
+    added = [s.to_dict() for s in specs]
+    plan.add(SaveAttachmentPorts(store, att, att.ports + added, "+" + ", +".join(str(s) for s in specs)))
+    return plan
+
+
+def _port_unpublish_plan(host: Host, store: Store, net: Network, att: Attachment, want: Any) -> Plan:
+    """`port unpublish` of one mapping: its DNAT elements and claims, then the record without it."""
+    from cnictl.ports import PortSpec
+    from cnictl.store import SaveAttachmentPorts
+
+    plan = _unpublish_plan(host, net, att, [want])
+    plan.add(SaveAttachmentPorts(store, att, [p for p in att.ports if PortSpec.from_dict(p) != want], f"-{want}"))
     return plan
 
 
@@ -131,17 +128,7 @@ def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptio
 
     store, net, att = _attached(host, network, netns, ifname)
     specs = _port_specs(host, net, [spec], PortSpec.parse)
-    plan = _publish_plan(host, net, att, specs, lambda: _v4(att.addresses))
-
-    def save(h: Host) -> None:
-        att.ports = att.ports + [s.to_dict() for s in specs]
-        store.save_attachment(att)
-
-    def unsave(h: Host) -> None:
-        att.ports = [p for p in att.ports if p not in [s.to_dict() for s in specs]]
-        store.save_attachment(att)
-
-    plan.add(Call(f"record {spec} on {att.netns}/{ifname}", save, unsave))
+    plan = _port_publish_plan(host, store, net, att, specs)
     result = {"network": network, "netns": att.netns, "ifname": ifname, "published": [s.to_dict() for s in specs]}
     if opts.dry_run:
         return Outcome(result, plan)
@@ -162,13 +149,7 @@ def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOpt
         have = ", ".join(str(PortSpec.from_dict(p)) for p in att.ports) or "none"
         raise NotFoundError(f"{want} is not published on {att.netns}/{ifname} (published: {have})",
                             hint=f"see: {cli('port ls ' + network)}")
-    plan = _unpublish_plan(host, net, att, [want])
-
-    def save(h: Host) -> None:
-        att.ports = [p for p in att.ports if p not in match]
-        store.save_attachment(att)
-
-    plan.add(Call(f"record removal of {want}", save))
+    plan = _port_unpublish_plan(host, store, net, att, want)
     result = {"network": network, "netns": att.netns, "ifname": ifname, "unpublished": [want.to_dict()]}
     return _teardown(host, store, plan, opts, result, f"unpublish of {want}", "run it again")
 
