@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cnictl.cli.options import JsonOpt, OptionalNetworkArg, State
+from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, OptionalNetworkArg, State
 from cnictl.errors import CnictlError, cli
 
 app = typer.Typer(no_args_is_help=True, help="Show the firewall rules cnictl owns.")
@@ -29,18 +29,17 @@ def show(
         st.out.notice("no cnictl rules")
 
 
-@app.command("reload", epilog="Example: cnictl fw reload")
-def reload(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
+@app.command("reload", epilog="Example: cnictl fw reload --dry-run")
+def reload(ctx: typer.Context, json_mode: JsonOpt = False, dry_run: DryRunOpt = False,
+           explain: ExplainOpt = False) -> None:
     """Re-apply every rule cnictl owns from its state (after a flush or a firewall restart)."""
     from cnictl.ops import firewall
 
-    st: State = ctx.obj.merge(json_mode=json_mode)
-    r = firewall.fw_reload(st.host(changes="fw reload"))
-    if st.out.json_mode:
-        st.out.json(r)
-    else:
-        st.out.line(f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "
-                    f"({', '.join(r['backends'])})")
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    outcome = firewall.fw_reload(st.host(changes="fw reload"), st.run_options())
+    r = outcome.result
+    st.finish(outcome, f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "
+                       f"({', '.join(r['backends'])})")
 
 
 @app.command("check", epilog="Example: cnictl fw check --json")

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, FormatOpt, JsonOpt, NetworkArg, OptionalNetworkArg, QuietOpt, State
+from cnictl.cli.options import (
+    DryRunOpt,
+    ExplainOpt,
+    FormatOpt,
+    JsonOpt,
+    NetworkArg,
+    OptionalNetworkArg,
+    QuietOpt,
+    State,
+)
 from cnictl.render.output import Column, human_count
 
 app = typer.Typer(no_args_is_help=True, help="Show and release IP address reservations.")
@@ -61,17 +70,11 @@ def release(
     ] = None,
     json_mode: JsonOpt = False,
     dry_run: DryRunOpt = False,
+    explain: ExplainOpt = False,
 ) -> None:
     """Release one address, or all addresses of a container id."""
     from cnictl.ops import ipam
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run)
-    host = st.host(changes="ipam release")
-    r = ipam.ipam_release(host, network, ip, container_id, dry_run=st.dry_run)
-    if st.out.json_mode:
-        st.out.json(r)
-    elif st.dry_run:
-        for a in r["released"]:
-            st.out.line(f"rm {host.paths.ipam_root / network / a}")
-    else:
-        st.out.line(f"released {', '.join(r['released'])} in {network}")
+    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    outcome = ipam.ipam_release(st.host(changes="ipam release"), network, ip, container_id, st.run_options())
+    st.finish(outcome, f"released {', '.join(outcome.result['released'])} in {network}")

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 
 from cnictl.errors import CnictlError, cli
+from cnictl.firewall.steps import ReloadRules
 from cnictl.host import Host
 from cnictl.model import Network, validate_network_name
 from cnictl.ops.ports import _forwards, _v4
+from cnictl.ops.runner import Outcome, RunOptions, _run
+from cnictl.plan import Plan
 from cnictl.store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -58,15 +61,28 @@ def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
     return out
 
 
-def fw_reload(host: Host) -> dict[str, Any]:
-    """Re-apply every rule cnictl owns (after a flush or a firewall restart), one transaction per backend table."""
-    from cnictl.plan import held
+def fw_reload(host: Host, opts: RunOptions | None = None) -> Outcome:
+    """Re-apply every rule cnictl owns (after a flush or a firewall restart), one transaction per backend table.
 
+    Ctrl-C is held until every backend has reloaded (a reload has nothing to undo: the change stands)."""
+    from cnictl.plan import deferred_signals
+
+    opts = opts or RunOptions()
     intents = _intents(host)
-    with held():
-        count = sum(host.fw_for(name).reload(nets, fwds) for name, (nets, fwds) in intents.items())
-    return {"backends": sorted(intents), "networks": sum(len(n) for n, _ in intents.values()),
-            "port_mappings": sum(len(f) for _, f in intents.values()), "commands": count}
+    plan = _reload_plan(host, intents)
+    result: dict[str, Any] = {"backends": sorted(intents), "networks": sum(len(n) for n, _ in intents.values()),
+                              "port_mappings": sum(len(f) for _, f in intents.values()), "commands": 0}
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with deferred_signals():
+        _run(host, plan, opts)
+    result["commands"] = sum(step.commands for step in plan.steps if isinstance(step, ReloadRules))
+    return Outcome(result, plan, applied=True)
+
+
+def _reload_plan(host: Host, intents: dict[str, tuple[list[Any], list[Any]]]) -> Plan:
+    """One ReloadRules step per firewall backend in use."""
+    return Plan([ReloadRules(host.fw_for(name), nets, fwds) for name, (nets, fwds) in sorted(intents.items())])
 
 
 def fw_check(host: Host) -> dict[str, Any]:

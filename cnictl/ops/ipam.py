@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from cnictl.errors import ConfigError, IpamExhaustedError, NotFoundError, cli
 from cnictl.host import Host
+from cnictl.ipam.steps import ReleaseIP
 from cnictl.model import Network, validate_network_name
+from cnictl.ops.runner import Outcome, RunOptions, _run
+from cnictl.plan import Plan
 from cnictl.store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -85,37 +86,41 @@ def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
 
 
 def ipam_release(host: Host, network: str, ip: str | None = None, container_id: str | None = None,
-                 *, dry_run: bool = False) -> dict[str, Any]:
-    """Release one address or all of a container id; with dry_run, only report what would go."""
-    from cnictl.ipam.hostlocal import HostLocalStore
+                 opts: RunOptions | None = None) -> Outcome:
+    """Release one address or all of a container id, as a plan of ReleaseIP steps (a dry run only explains it).
 
+    Ctrl-C is held until every address is released (a release has nothing to undo: the change stands)."""
+    from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.plan import deferred_signals
+
+    opts = opts or RunOptions()
     if (ip is None) == (container_id is None):
         raise ConfigError("give either an IP or --id ID (not both)", hint=f"example: {cli('ipam release lab 10.20.0.5')}")
     store = Store(host.paths)
     net = store.get_network(validate_network_name(network))
-    ipam = HostLocalStore(host.paths.ipam_root / net.name)
-    from cnictl.plan import held
+    plan = _release_plan(HostLocalStore(host.paths.ipam_root / net.name), network, ip, container_id)
+    result = {"network": network, "released": [s.ip for s in plan.steps if isinstance(s, ReleaseIP)],
+              "dry_run": opts.dry_run}
+    if opts.dry_run:
+        return Outcome(result, plan)
+    with deferred_signals():
+        _run(host, plan, opts)
+    return Outcome(result, plan, applied=True)
 
-    with contextlib.nullcontext() if dry_run else held():
-        released = _release(ipam, network, ip, container_id, dry_run)
-    return {"network": network, "released": released, "dry_run": dry_run}
 
-
-def _release(ipam: Any, network: str, ip: str | None, container_id: str | None, dry_run: bool) -> list[str]:
+def _release_plan(ipam: Any, network: str, ip: str | None, container_id: str | None) -> Plan:
+    """One ReleaseIP per address to release: *ip*, or every address of *container_id* (NotFoundError: none)."""
     from cnictl.ipam.allocator import parse_ip
 
-    released: list[str] = []
+    held = ipam.allocations()
     if ip is not None:
         want = parse_ip(ip, "IP")
-        held = want in {a.ip for a in ipam.allocations()} if dry_run else None
-        if (ipam.release_ip(want) is None) if not dry_run else not held:
+        chosen = [a for a in held if a.ip == want]
+        if not chosen:
             raise NotFoundError(f"{want} is not reserved in {network}", hint=f"see: {cli('ipam show ' + network)}")
-        released.append(str(want))
     else:
-        for a in ipam.allocations():
-            if a.container_id == container_id and (dry_run or ipam.release_ip(a.ip) is not None):
-                released.append(str(a.ip))
-        if not released:
+        chosen = [a for a in held if a.container_id == container_id]
+        if not chosen:
             raise NotFoundError(f'no address of container "{container_id}" in {network}',
                                 hint=f"see: {cli('ipam show ' + network)}")
-    return released
+    return Plan([ReleaseIP(ipam, a.ip, (a.container_id, a.ifname)) for a in chosen])
