@@ -80,6 +80,18 @@ def resolve_paths(state_dir: str | os.PathLike[str] | None, netns: str | None) -
     return Paths.machine()
 
 
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+
+
+def _shell_quote(word: str) -> str:
+    """shlex.quote(word), without importing shlex and re on every Host (start-up time of the CNI plugin)."""
+    if not word:
+        return "''"
+    if set(word) <= _SHELL_SAFE:
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
 class Host:
     """Context for every operation: where state lives and how to reach the kernel."""
 
@@ -207,8 +219,6 @@ class Host:
     # ---- explain helpers ---------------------------------------------------------------
     def cli_prefix(self) -> str:
         """`cnictl` with the global options that reach this host and state (for hints to paste)."""
-        import shlex
-
         words = ["cnictl"]
         default = Path(DEFAULT_STATE_DIR)
         if self.netns is not None:
@@ -216,7 +226,7 @@ class Host:
             default = default / "netns" / self.netns.key
         if self.paths.state_dir != default:
             words += ["--state-dir", str(self.paths.state_dir)]
-        return " ".join(shlex.quote(w) for w in words)
+        return " ".join(_shell_quote(w) for w in words)
 
     def ip_cmd(self) -> str:
         return f"ip -n {self.netns.spec}" if self.netns and self.netns.name else self._prefix() + "ip"

@@ -17,7 +17,6 @@ import contextlib
 import ipaddress
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 from cnictl import fsutil
@@ -27,7 +26,7 @@ from cnictl.record import asdict, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from typing import Any
 
     from cnictl.host import Host

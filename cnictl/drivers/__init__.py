@@ -47,10 +47,8 @@ def get_driver(name: str) -> NetworkDriver:
     spec = _REGISTRY.get(name)
     if spec is None:
         raise ConfigError(f'unknown driver "{name}" (choose one of: {", ".join(names())})')
-    import importlib
-
     module, _, cls = spec.partition(":")
-    driver = _loaded[name] = getattr(importlib.import_module(module), cls)()
+    driver = _loaded[name] = getattr(__import__(module, fromlist=(cls,)), cls)()  # = importlib.import_module(module)
     return driver
 
 

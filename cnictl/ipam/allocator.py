@@ -15,10 +15,13 @@ same round-robin order host-local uses, so both tools agree on "the next address
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 
 from cnictl.errors import ConfigError
 from cnictl.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

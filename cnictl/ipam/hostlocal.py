@@ -29,13 +29,16 @@ import errno
 import ipaddress
 import os
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cnictl import fsutil
 from cnictl.errors import ConfigError, ConflictError, IpamExhaustedError, NotFoundError, TransientError, cli
 from cnictl.ipam.allocator import IPAddress, Lease, Range, parse_ip
 from cnictl.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 LOCK_NAME = "lock"
 LAST_RESERVED_PREFIX = "last_reserved_ip."

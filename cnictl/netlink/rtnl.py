@@ -13,10 +13,10 @@ pyroute2 socket for a namespace that is visited once. Messages follow rtnetlink(
 from __future__ import annotations
 
 import _socket  # socket's names without its enum wrappers (socket imports enum: start-up time)
+import _struct as struct  # what struct re-exports, one module less to load
 import errno as errno_mod
 import ipaddress
 import os
-import struct
 
 from cnictl.errors import CnictlError, ConflictError, DependencyError, KernelError
 
