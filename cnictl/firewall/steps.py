@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 
 class ReloadRules(Step):
-    """Re-apply every rule of one backend from the state (after a flush or a firewall restart): chains that
-    exist are flushed and refilled, the port maps emptied and refilled, in one transaction. Running it on an
-    intact ruleset changes nothing, so there is nothing to undo."""
+    """Re-apply every rule of one backend from the state (after a flush or a firewall restart): the chains that
+    exist are flushed and refilled (nftables: one transaction, port maps included; iptables: one restore per
+    table). Running it on an intact ruleset changes nothing, so there is nothing to undo."""
 
     def __init__(self, backend: FirewallBackend, networks: list[NetworkFirewall], forwards: list[PortForward]) -> None:
         self.backend, self.networks, self.forwards = backend, list(networks), list(forwards)
@@ -35,7 +35,8 @@ class ReloadRules(Step):
         self.commands = self.backend.reload(self.networks, self.forwards)
 
     def explain(self, host: Host) -> list[str]:
-        lines = [f"# firewall: {self.summary}, in one transaction that first empties cnictl's chains and port maps"]
+        lines = [f"# firewall: {self.summary} from the state: cnictl's own chains are emptied and refilled, so "
+                 "an intact ruleset stays as it is"]
         for fw in self.networks:
             lines += self.backend.setup_network(fw).explain(host)
         if self.forwards:
