@@ -35,15 +35,14 @@ def attach(
 ) -> None:
     """Attach a network namespace to NETWORK: a veth pair, an address, a default route, published ports."""
     from cnictl.ops import attachments
+    from cnictl.ops.requests import AttachRequest
+    from cnictl.render import views
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
+    req = AttachRequest(network, netns, ifname=ifname, ip=ip, mac=mac, container_id=container_id, ports=publish or [])
     host = st.host(changes="attach")
-    outcome = attachments.attach(host, network, netns, st.run_options(), ifname=ifname, ip=ip, mac=mac,
-                                 container_id=container_id, ports=list(publish or []))
-    r = outcome.result
-    side = f"host side {r['host_ifname']}" if r["host_ifname"] else f"mac {r['mac'] or 'of the parent'}"
-    st.finish(outcome, f"attached {r['netns']} to {network}: {r['ifname']} {', '.join(r['addresses'])} ({side})",
-              key="ifname")
+    outcome = attachments.attach(host, req, st.run_options())
+    st.finish(outcome, views.attached(outcome.result, network), key="ifname")
 
 
 def detach(
@@ -60,8 +59,9 @@ def detach(
 ) -> None:
     """Detach a network namespace from NETWORK; succeeds with a notice if it was not attached."""
     from cnictl.ops import attachments
+    from cnictl.render import views
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="detach")
     outcome = attachments.detach(host, network, netns, st.run_options(), ifname=ifname, container_id=container_id)
-    st.finish(outcome, f"detached {netns}/{ifname} from {network}", key="ifname")
+    st.finish(outcome, views.detached(netns, ifname, network), key="ifname")

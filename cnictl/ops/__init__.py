@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         network_differences,
     )
     from cnictl.ops.ports import port_list, port_publish, port_unpublish
+    from cnictl.ops.requests import AttachRequest
     from cnictl.ops.runner import Outcome, RunOptions
 
 # public name -> the module of this package that defines it
@@ -48,7 +49,7 @@ _MODULE = {
     "NetworkRequest": "networks", "create_network": "networks", "asked_settings": "networks",
     "network_differences": "networks", "list_networks": "networks", "inspect_network": "networks",
     "delete_network": "networks", "DEFAULT_POOL": "networks", "DEFAULT_POOL_PREFIX": "networks",
-    "attach": "attachments", "detach": "attachments",
+    "attach": "attachments", "detach": "attachments", "AttachRequest": "requests",
     "port_publish": "ports", "port_unpublish": "ports", "port_list": "ports",
     "ipam_show": "ipam", "ipam_release": "ipam",
     "forward_set": "forward", "forward_status": "forward", "FWD_V4": "forward", "FWD_V6": "forward",
@@ -60,7 +61,7 @@ _MODULE = {
 }
 
 __all__ = [
-    "DEFAULT_POOL", "DEFAULT_POOL_PREFIX", "FWD_V4", "FWD_V6", "NetworkRequest", "Outcome", "RunOptions",
+    "DEFAULT_POOL", "DEFAULT_POOL_PREFIX", "FWD_V4", "FWD_V6", "AttachRequest", "NetworkRequest", "Outcome", "RunOptions",
     "asked_settings", "attach", "check_attachment", "create_network", "delete_network", "detach",
     "detach_container", "find_attachment", "forward_set", "forward_status", "fw_check", "fw_reload", "fw_show",
     "gc_network", "inspect_network", "ipam_release", "ipam_show", "link_add", "link_exists", "link_list",

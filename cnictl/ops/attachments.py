@@ -12,13 +12,14 @@ imported inside the functions that use them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
 from cnictl.host import Host
 from cnictl.model import Attachment, Network, host_ifname, random_mac, validate_mac
 from cnictl.ops.ipam import _predict, _ranges
 from cnictl.ops.ports import _port_specs, _publish_plan, _unpublish_plan, _v4
+from cnictl.ops.requests import AttachRequest, attach_call
 from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
 from cnictl.plan import Plan
 from cnictl.store import ForgetAttachment, SaveAttachment, Store, attachment_key
@@ -28,25 +29,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def attach(
-    host: Host,
-    network: str,
-    netns: str,
-    opts: RunOptions | None = None,
-    *,
-    ifname: str = "eth0",
-    ip: str | None = None,
-    mac: str | None = None,
-    container_id: str | None = None,
-    ports: Sequence[str] = (),
-    reserve_hook: Callable[[Any], Any] | None = None,
-    hairpin: bool | None = None,
-) -> Outcome:
-    """Attach *netns* to *network*. *reserve_hook* (used by the CNI plugin) receives the ReserveIP step and returns
+def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Callable[[Any], Any] | None = None,
+           **settings: Any) -> Outcome:
+    """Attach req.netns to req.network: `attach(host, AttachRequest(...), opts)`; every per-attachment setting is
+    a field of the request (cnictl.ops.requests). The keyword form `attach(host, network, netns, opts, ifname=...,
+    ports=...)` still works (attach_call). *reserve_hook* (used by the CNI plugin) receives the ReserveIP step and returns
     the step that reserves the addresses instead (a ReserveIP, or a subclass taking leases from elsewhere).
     *hairpin* True: the bridge port is in hairpin mode for the attachment's whole life (the CNI plugin's
     `hairpinMode`, for a chained portmap); None/False: only while cnictl publishes ports of it."""
+    req, opts = attach_call(req, args, settings)
     opts = opts or RunOptions()
+    network, netns, ifname, ip, mac = req.network, req.netns, req.ifname, req.ip, req.mac
+    container_id, ports, hairpin = req.container_id, req.ports, req.hairpin
     from cnictl.drivers import get_driver
     from cnictl.ipam.allocator import parse_ip
     from cnictl.ipam.hostlocal import HostLocalStore
