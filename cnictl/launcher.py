@@ -37,7 +37,12 @@ def text(entry: str, python: str | None = None, *, guard: bool = True, name: str
     paths = import_roots()
     code = (f"{GUARD}; " if guard else "") + f"import sys; sys.argv[0] = {name!r}; sys.path[:0] = {paths!r}; " \
         f"from {module} import {func}; {func}()"
-    return f'#!/bin/sh\nexec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'
+    # with the guard, SIGINT is ignored from the shell to the guard's first statement: Python keeps an ignored
+    # SIGINT as it is instead of installing its own handler, whose KeyboardInterrupt would print a traceback if
+    # a Ctrl-C landed between its installation and the guard (a Ctrl-C in those few ms is dropped: the command
+    # runs as if it had come later, and nothing it does is cut short)
+    ignore = "trap '' INT\n" if guard else ""
+    return f'#!/bin/sh\n{ignore}exec {shlex.quote(exe)} -I -S -c {shlex.quote(code)} "$@"\n'
 
 
 def write(path: str | os.PathLike[str], content: str) -> Path:
