@@ -18,7 +18,7 @@ import json
 from cnictl.cni import types as T
 from cnictl.cni.exec import find, run
 from cnictl.errors import CniError
-from cnictl.steps import ReserveIP
+from cnictl.ipam.steps import ReserveIP
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:

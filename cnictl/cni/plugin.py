@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from cnictl.host import Host
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.model import Network
-    from cnictl.steps import ReserveIP
 
 __all__ = ["CHECK_FAILED", "COMMANDS", "GC_INCOMPLETE", "Conf", "main", "run"]
 

@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from cnictl.cni.plugin_conf import Conf
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.model import Network
     from cnictl.ops import Outcome
-    from cnictl.steps import ReserveIP
 
 def result(conf: Conf, net: Network, out: Outcome, reserve: ReserveIP | None, prev: dict[str, Any] | None) -> dict[str, Any]:
     """The ADD result: prevResult (if any) plus this plugin's interfaces, addresses and routes."""
-    from cnictl.steps import ConfigureInterface
+    from cnictl.netlink.steps import ConfigureInterface
 
     att = out.result
     res: dict[str, Any] = {k: list(v) if isinstance(v, list) else v for k, v in (prev or {}).items()}

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from cnictl.firewall.base import NetworkFirewall
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.model import Attachment, Network, NetworkRequest, SubnetSpec
     from cnictl.netns import NetnsRef
     from cnictl.plan import Plan
-    from cnictl.steps import ReserveIP
     from cnictl.store import Store
 
 

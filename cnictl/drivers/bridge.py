@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     from cnictl.firewall.base import NetworkFirewall
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.model import Attachment, NetworkRequest
     from cnictl.netns import NetnsRef
     from cnictl.plan import Plan
-    from cnictl.steps import ReserveIP
 
 
 @record
@@ -171,9 +171,8 @@ class BridgeDriver(NetworkDriver):
     def plan_attach(
         self, host: Host, net: Network, att: Attachment, ref: NetnsRef, reserve: ReserveIP, store: HostLocalStore
     ) -> Plan:
-        from cnictl.netlink.steps import AddVeth, IsolatePort, SetHairpin
+        from cnictl.netlink.steps import AddVeth, ConfigureInterface, IsolatePort, SetHairpin
         from cnictl.plan import Plan
-        from cnictl.steps import ConfigureInterface
         from cnictl.sysctl import WriteSysctl
 
         o = options(net)

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from cnictl.drivers.base import CreateContext
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.model import Attachment, NetworkRequest
     from cnictl.netns import NetnsRef
-    from cnictl.steps import ReserveIP
     from cnictl.store import Store
 
 HOST_ACCESS_ID = "cnictl-host-access"  # the container id of the shim's IPAM reservations
@@ -304,9 +304,9 @@ class MacvlanDriver(NetworkDriver):
     # ---- plans --------------------------------------------------------------------------------
     def plan_create(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
         from cnictl.ipam.hostlocal import HostLocalStore
+        from cnictl.ipam.steps import ReserveIP
         from cnictl.netlink.child_steps import AddChild, AddVlan, ProbeChild
         from cnictl.netlink.steps import SetUp
-        from cnictl.steps import ReserveIP
         from cnictl.sysctl import WriteSysctl
 
         o = options(net)
@@ -349,7 +349,7 @@ class MacvlanDriver(NetworkDriver):
         self, host: Host, net: Network, att: Attachment, ref: NetnsRef, reserve: ReserveIP, store: HostLocalStore
     ) -> Plan:
         from cnictl.netlink.child_steps import AddChild, HostRoutes
-        from cnictl.steps import ConfigureInterface
+        from cnictl.netlink.steps import ConfigureInterface
         from cnictl.sysctl import WriteSysctl
 
         o = options(net)

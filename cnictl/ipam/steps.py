@@ -1,4 +1,4 @@
-"""IPAM Steps: releasing reservations and removing a network's host-local directory, as plan steps.
+"""IPAM Steps: reserving addresses, releasing reservations and removing a network's host-local directory.
 
 They change files only, so they explain themselves as comment lines (`# IPAM: ...`) in `--dry-run`
 output and the `--explain` echo; `rm -rf DIR` for the directory, which is what it amounts to.
@@ -11,13 +11,74 @@ output and the `--explain` echo; `rm -rf DIR` for the directory, which is what i
 
 from __future__ import annotations
 
+import contextlib
+
+from cnictl.errors import CnictlError
+
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from cnictl.host import Host
-    from cnictl.ipam.allocator import IPAddress
+    from cnictl.ipam.allocator import IPAddress, Lease, Range
     from cnictl.ipam.hostlocal import HostLocalStore
+
+
+class ReserveIP(Step):
+    """Reserve addresses in the host-local store (undo: release exactly those addresses).
+
+    Before apply, `leases` holds the predicted leases, so a dry run can show the address; --explain echoes the
+    step after it ran, with the addresses really reserved.
+    """
+
+    echo_after = True
+
+    def __init__(
+        self,
+        store: HostLocalStore,
+        ranges: list[Range],
+        container_id: str,
+        ifname: str,
+        requested: Sequence[IPAddress],
+        predicted: list[Lease],
+    ) -> None:
+        self.store, self.ranges, self.container_id, self.ifname = store, ranges, container_id, ifname
+        self.requested = requested
+        self.leases: list[Lease] = predicted
+        self.reserved: list[Lease] = []
+        self.dir_existed = False
+        self.previous: list[IPAddress | None] = []
+        self.summary = f"reserve an address for {container_id}/{ifname} in {store.directory}"
+
+    def apply(self, host: Host) -> None:
+        self.dir_existed = self.store.directory.exists()
+        self.reserved = self.store.allocate(self.ranges, self.container_id, self.ifname, self.requested)
+        self.previous = [self.store.previous_last.get(i) for i in range(len(self.ranges))]
+        self.leases = list(self.reserved)
+
+    def undo(self, host: Host) -> None:
+        """Release the addresses and put the store back as it was (last_reserved_ip, the directory)."""
+        for lease in self.reserved:
+            self.store.release_ip(lease.ip)
+            prev = self.previous[lease.range_index] if self.dir_existed else None
+            self.store.restore_last(lease.range_index, lease.ip, prev)
+        self.reserved = []
+        if not self.dir_existed:
+            with contextlib.suppress(CnictlError):
+                self.store.destroy()
+
+    def explain(self, host: Host) -> list[str]:
+        if not self.leases:  # not predicted (a network's own reservation): the address is chosen when it runs
+            return [f"# IPAM: reserve the first free address of {rng.range_start}-{rng.range_end} -> file "
+                    f"{self.store.directory}/ADDRESS containing '{self.container_id}\\r\\n{self.ifname}'"
+                    for rng in self.ranges]
+        return [
+            f"# IPAM: reserve {lease.ip} -> file {self.store.directory}/{lease.ip} "
+            f"containing '{self.container_id}\\r\\n{self.ifname}'"
+            for lease in self.leases
+        ]
 
 
 class ReleaseAddresses(Step):

@@ -11,12 +11,16 @@ import errno
 import ipaddress
 
 from cnictl.errors import ConflictError, KernelError, NotFoundError, cli
+
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.host import Host
+    from cnictl.netlink.child_steps import AddChild
     from cnictl.netns import NetnsRef
+
+    from cnictl.ipam.steps import ReserveIP
 
 
 def _ip(host: Host, ns: NetnsRef | None) -> str:
@@ -334,3 +338,67 @@ def _index_in(host: Host, ref: NetnsRef, ifname: str) -> int:
             return _socket.if_nametoindex(ifname)
         except OSError:
             raise KernelError(f'interface "{ifname}" vanished from {ref.spec} while it was being configured') from None
+
+
+class ConfigureInterface(Step):
+    """Inside the namespace: the reserved addresses, link up, default routes, sent as one netlink batch.
+
+    The interface's index comes from the kernel's answer to the veth creation. A namespace that already
+    has a default route keeps it (its first network's, as docker does). Undo is the veth's deletion.
+    """
+
+    def __init__(self, veth: AddVeth | AddChild, reserve: ReserveIP, ifname: str, netns: NetnsRef, gateways: list[str]) -> None:
+        self.veth, self.reserve, self.ifname, self.netns, self.gateways = veth, reserve, ifname, netns, gateways
+        self.summary = f"configure {ifname} in {netns.spec}: addresses, up, default route"
+        self.skipped_routes: list[str] = []
+
+    def _lines(self) -> list[tuple[str, str]]:
+        ip = self.netns.ip_prefix()
+        out = []
+        for lease in self.reserve.leases:
+            nodad = " nodad" if lease.ip.version == 6 else ""
+            out.append(("addr", f"{ip} addr add {lease.cidr} dev {self.ifname}{nodad}"))
+        out.append(("up", f"{ip} link set {self.ifname} up"))
+        for gw in self.gateways:
+            fam = ip.replace("ip", "ip -6", 1) if ":" in gw else ip
+            out.append(("route", f"{fam} route add default via {gw} dev {self.ifname}"))
+        return out
+
+    def apply(self, host: Host) -> None:
+        from cnictl.netlink.rtnl import link_index
+
+        sock = host.raw_socket(self.netns)
+        try:
+            index = self.veth.peer_index or link_index(sock, self.ifname)
+            if index is None:
+                raise NotFoundError(f"interface {self.ifname} vanished from {self.netns.spec} while it was configured")
+            codes = self._send(sock, index)
+        finally:
+            sock.close()
+        lines = self._lines()
+        for i, code in enumerate(codes):
+            if code == 0:
+                continue
+            if lines[i][0] == "route" and code == errno.EEXIST:
+                self.skipped_routes.append(lines[i][1])
+                continue
+            raise self._batch.error(i, code)
+
+    def _send(self, sock: _socket.socket, index: int) -> list[int]:
+        from cnictl.netlink.rtnl import Batch
+
+        batch = self._batch = Batch()
+        lines = self._lines()
+        leases = iter(self.reserve.leases)
+        gateways = iter(self.gateways)
+        for kind, text in lines:
+            if kind == "addr":
+                batch.add_addr(index, next(leases).cidr, text)
+            elif kind == "up":
+                batch.set_up(index, text)
+            else:
+                batch.add_default_route(next(gateways), index, text)
+        return batch.send(sock)
+
+    def explain(self, host: Host) -> list[str]:
+        return [text for _, text in self._lines()]

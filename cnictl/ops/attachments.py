@@ -44,8 +44,8 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
     from cnictl.drivers import get_driver
     from cnictl.ipam.allocator import parse_ip
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.ports import PortSpec
-    from cnictl.steps import ReserveIP
 
     store, net, ref, key = _endpoint(host, network, netns, ifname)
     mac = validate_mac(mac)

@@ -66,7 +66,7 @@ def test_add_and_del_paths_stay_light(tmp_path: Path) -> None:
         from cnictl.drivers import get_driver
         get_driver("bridge")
         import cnictl.fsutil, cnictl.host, cnictl.ipam.allocator, cnictl.ipam.hostlocal, cnictl.netns
-        import cnictl.netlink.rtnl, cnictl.netlink.steps, cnictl.plan, cnictl.steps, cnictl.store
+        import cnictl.netlink.rtnl, cnictl.netlink.steps, cnictl.plan, cnictl.ipam.steps, cnictl.store
         import cnictl.cni.environ
         """, tmp_path)
     assert {"cnictl.store", "cnictl.ipam.hostlocal", "cnictl.netlink.rtnl"} <= mods  # the probe ran
