@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 
 from cnictl.errors import CnictlError
-
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)

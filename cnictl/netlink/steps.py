@@ -11,16 +11,14 @@ import errno
 import ipaddress
 
 from cnictl.errors import ConflictError, KernelError, NotFoundError, cli
-
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from cnictl.host import Host
+    from cnictl.ipam.steps import ReserveIP
     from cnictl.netlink.child_steps import AddChild
     from cnictl.netns import NetnsRef
-
-    from cnictl.ipam.steps import ReserveIP
 
 
 def _ip(host: Host, ns: NetnsRef | None) -> str:
