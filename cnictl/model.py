@@ -2,8 +2,6 @@
 
     >>> validate_ifname("eth0")
     'eth0'
-    >>> default_bridge_name("lab")
-    'br-lab'
 """
 
 from __future__ import annotations
@@ -57,39 +55,6 @@ def validate_mac(mac: str | None) -> str | None:
     return mac.lower()
 
 
-def validate_vlan(vlan: int | None) -> int | None:
-    if vlan is not None and not 1 <= vlan <= 4094:
-        raise ConfigError(f"bad VLAN ID {vlan}: use 1-4094 (0 and 4095 are reserved by 802.1Q)")
-    return vlan
-
-
-def split_vlan_parent(parent: str, vlan: int | None) -> tuple[str, str, int | None]:
-    """(link the children hang off, trunk interface, VLAN id) from --parent and --vlan.
-
-        >>> split_vlan_parent("eth0.10", None)
-        ('eth0.10', 'eth0', 10)
-        >>> split_vlan_parent("eth0", 20)
-        ('eth0.20', 'eth0', 20)
-        >>> split_vlan_parent("eth0", None)
-        ('eth0', 'eth0', None)
-    """
-    validate_ifname(parent, "parent interface")
-    base, dot, tail = parent.rpartition(".")
-    if dot and base and tail.isdigit():  # docker's convention: a dotted parent names a VLAN sub-interface
-        tag = validate_vlan(int(tail))
-        if vlan is not None and vlan != tag:
-            raise ConfigError(f"--parent {parent} names VLAN {tag} but --vlan is {vlan}",
-                              hint=f"give one of them: --parent {base} --vlan {vlan}, or --parent {parent}")
-        return parent, base, tag
-    if vlan is None:
-        return parent, parent, None
-    validate_vlan(vlan)
-    name = f"{parent}.{vlan}"
-    if len(name.encode()) > IFNAMSIZ - 1:
-        name = f"vl{vlan}-{short_hash(parent, length=15 - len(str(vlan)) - 3)}"
-    return name, parent, vlan
-
-
 def random_mac() -> str:
     import os
 
@@ -109,17 +74,6 @@ def sha256_hex(data: bytes) -> str:
 
 def short_hash(*parts: str, length: int = 12) -> str:
     return sha256_hex("\0".join(parts).encode())[:length]
-
-
-def default_bridge_name(network: str) -> str:
-    name = f"br-{network}"
-    return name if len(name.encode()) <= IFNAMSIZ - 1 else "br-" + short_hash(network)
-
-
-def shim_ifname(network: str) -> str:
-    """The host-side macvlan/ipvlan link of a --host-access network (prefix mvh-)."""
-    name = f"mvh-{network}"
-    return name if len(name.encode()) <= IFNAMSIZ - 1 else "mvh-" + short_hash(network, length=11)
 
 
 def host_ifname(network: str, netns_key: str, ifname: str) -> str:
@@ -239,7 +193,7 @@ class Network:
     def has_ipv6(self) -> bool:
         return any(s.network.version == 6 for s in self.subnets)
 
-    if True:  # the 0.1 attribute view of the options (see the class docstring); run time only once callers moved
+    if not TYPE_CHECKING:  # the 0.1 attribute view of the options (see the class docstring), at run time only
         def __getattr__(self, name: str) -> Any:
             if name.startswith("_") or name == "options":
                 raise AttributeError(name)

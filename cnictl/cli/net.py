@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cnictl import drivers
 from cnictl.cli import complete
 from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, NetworkNameArg, QuietOpt, State
 from cnictl.render.output import Column
+
+if TYPE_CHECKING:
+    from cnictl.drivers.base import NetworkDriver
+    from cnictl.model import Network
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, inspect and remove networks.")
 
@@ -27,8 +32,8 @@ def create(
     ctx: typer.Context,
     name: CreateNameArg,
     driver: Annotated[
-        str, typer.Option("--driver", "-d", metavar="DRIVER", autocompletion=complete.words("bridge", "macvlan", "ipvlan"),
-                          help="Network driver: bridge, macvlan or ipvlan.")
+        str, typer.Option("--driver", "-d", metavar="DRIVER", autocompletion=complete.words(*drivers.names()),
+                          help=f"Network driver: {drivers.names_text()}.")
     ] = "bridge",
     parent: Annotated[
         str | None,
@@ -100,19 +105,17 @@ def create(
     from cnictl.ops import networks
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
+    # the driver options (each driver declares its own; the one asked for refuses the others' when set)
+    options = {"bridge": bridge, "masquerade": not no_masquerade, "isolate": not no_isolate, "icc": icc,
+               "parent": parent, "mode": mode, "vlan": vlan, "host_access": host_access}
     req = networks.NetworkRequest(name=name, driver=driver, subnets=list(subnet or []), gateway=gateway,
-                                  ip_range=ip_range, bridge=bridge, mtu=mtu, internal=internal,
-                                  masquerade=not no_masquerade, isolate=not no_isolate, icc=icc, firewall=firewall,
-                                  labels=parse_labels(list(label or [])), parent=parent, mode=mode, vlan=vlan,
-                                  host_access=host_access, cni_conf_dir=cni_conf_dir)
+                                  ip_range=ip_range, mtu=mtu, internal=internal, firewall=firewall,
+                                  labels=parse_labels(list(label or [])), cni_conf_dir=cni_conf_dir, options=options)
     host = st.host(changes="net create")
     outcome = networks.create_network(host, req, st.run_options(), exist_ok=exist_ok)
     r = outcome.result
     subnets = ", ".join(s["subnet"] for s in r["subnets"])
-    if r["driver"] == "bridge":
-        where = f"bridge {r['bridge']}"
-    else:
-        where = f"mode {r['mode']} on {r['parent']}" + (f", host access via {r['shim']}" if r["shim"] else "")
+    where = _driver_of(r).describe(_network(r))
     st.finish(outcome, f"created network {name} ({r['driver']}, {subnets}, {where})")
 
 
@@ -140,12 +143,7 @@ def inspect(ctx: typer.Context, name: NetworkNameArg, json_mode: JsonOpt = False
         out.record(d)
         return
     view = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]], attachments=len(d["attachments"]))
-    if d["driver"] == "bridge":
-        fields = [("bridge", "bridge"), ("subnets", "subnets"), ("mtu", "mtu"), ("internal", "internal"),
-                  ("masquerade", "masquerade"), ("isolate", "isolate"), ("icc", "icc")]
-    else:
-        fields = [("parent", "parent"), ("mode", "mode"), ("vlan", "vlan"), ("subnets", "subnets"), ("mtu", "mtu"),
-                  ("internal", "internal"), ("shim", "host link"), ("shim_addresses", "host addr")]
+    fields = _driver_of(d).inspect_fields()
     out.record(view, [("name", "name"), ("driver", "driver"), *fields, ("labels", "labels"),
                       ("ipam_dir", "ipam dir"), ("created", "created"), ("attachments", "attachments")])
     if d["attachments"]:
@@ -153,10 +151,19 @@ def inspect(ctx: typer.Context, name: NetworkNameArg, json_mode: JsonOpt = False
         out.table(d["attachments"], ATTACHMENT_COLUMNS)
 
 
-def _link(r: dict[str, object]) -> str:
-    if r["driver"] == "bridge":
-        return str(r["bridge"])
-    return f"{r['parent']} ({r['mode']})"
+def _network(r: dict[str, Any]) -> Network:
+    from cnictl.model import Network
+
+    return Network.from_dict(r)
+
+
+def _driver_of(r: dict[str, Any]) -> NetworkDriver:
+    return drivers.get_driver(str(r["driver"]))
+
+
+def _link(r: dict[str, Any]) -> str:
+    """The LINK column: what the network's interfaces hang off, as its driver says."""
+    return _driver_of(r).link_label(_network(r))
 
 
 @app.command("rm", epilog="Example: cnictl net rm lab --force")

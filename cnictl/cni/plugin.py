@@ -318,8 +318,7 @@ def _status(conf: Conf) -> None:
             except CnictlError as e:
                 raise CniError(T.PLUGIN_NOT_AVAILABLE, f'network "{conf.network}" cannot be created', e.one_line()) from None
             driver = get_driver(req.driver)
-            # a driver that makes its own host link (a bridge) needs nothing beforehand; the others hang off a parent
-            link = None if driver.host_link_kinds else req.parent
+            link = None  # what must exist beforehand (a parent, an existing --bridge) the dry run has found
         else:
             if _mismatches(net, conf.options):
                 raise CniError(T.PLUGIN_NOT_AVAILABLE, f'network "{conf.network}" exists with other settings',

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from cnictl.ops import NetworkRequest
+    from cnictl.model import NetworkRequest
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
@@ -211,9 +211,12 @@ def request(conf: Conf) -> NetworkRequest | None:
     """The inline network options as a NetworkRequest (None when the config only names a network)."""
     if not conf.options:
         return None
-    from cnictl.ops import NetworkRequest
+    from cnictl.model import NetworkRequest
 
-    return NetworkRequest(name=conf.network, **conf.options)
+    fields = NetworkRequest.__record_fields__  # type: ignore[attr-defined]
+    common = {k: v for k, v in conf.options.items() if k in fields}
+    return NetworkRequest(name=conf.network, **common,
+                          options={k: v for k, v in conf.options.items() if k not in fields})
 
 
 # ---------------------------------------------------------------------------------------

@@ -48,7 +48,6 @@ class Option:
     default: Any = None
     cni_key: str = ""
     compared: bool = True
-    help: str = ""
 
 
 @record(frozen=True)

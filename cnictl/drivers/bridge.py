@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from cnictl.drivers.base import NetworkDriver, Option
 from cnictl.errors import ConflictError, UnsupportedFieldError
-from cnictl.model import IFNAMSIZ, Network, random_mac, short_hash, validate_ifname
+from cnictl.model import IFNAMSIZ, Network, host_ifname, random_mac, short_hash, validate_ifname
 from cnictl.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -59,11 +59,6 @@ def default_bridge_name(network: str) -> str:
     return name if len(name.encode()) <= IFNAMSIZ - 1 else "br-" + short_hash(network)
 
 
-def host_ifname(network: str, netns_key: str, ifname: str) -> str:
-    """Deterministic host-side veth name: detach finds it even without state."""
-    return "cni" + short_hash(network, netns_key, ifname)
-
-
 def options(net: Network) -> BridgeOptions:
     opts = net.options
     if not isinstance(opts, BridgeOptions):
@@ -91,12 +86,10 @@ class BridgeDriver(NetworkDriver):
     host_link_kinds = ("bridge",)
     options_type = BridgeOptions
     request_options = (
-        Option("bridge", "--bridge", str, None, "bridge", help="Bridge interface name (default: br-NAME)."),
-        Option("masquerade", "--no-masquerade", bool, True, "ipMasq",
-               help="Do not masquerade traffic leaving the host."),
-        Option("isolate", "--no-isolate", bool, True, "isolate",
-               help="Let this network talk to other networks created with --no-isolate."),
-        Option("icc", "--no-icc", bool, True, "icc", help="Allow traffic between containers of this network."),
+        Option("bridge", "--bridge", str, None, "bridge"),
+        Option("masquerade", "--no-masquerade", bool, True, "ipMasq"),
+        Option("isolate", "--no-isolate", bool, True, "isolate"),
+        Option("icc", "--no-icc", bool, True, "icc"),
     )
     picks_subnet = True
     publishes_ports = True

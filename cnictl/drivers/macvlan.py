@@ -146,13 +146,10 @@ class MacvlanDriver(NetworkDriver):
     modes: tuple[str, ...] = MACVLAN_MODES
     options_type = MacvlanOptions
     request_options = (
-        Option("parent", "--parent", str, None, "parent",
-               help="macvlan/ipvlan: the host interface on the LAN (eth0.10: its VLAN 10)."),
-        Option("mode", "--mode", str, None, "mode",
-               help="macvlan: bridge (default), vepa, private, passthru; ipvlan: l2 (default), l3, l3s."),
-        Option("vlan", "--vlan", int, None, "vlan", help="macvlan/ipvlan: use the 802.1Q sub-interface PARENT.ID."),
-        Option("host_access", "--host-access", bool, False, "hostAccess",
-               help="macvlan/ipvlan: let this host reach its containers (a shim link)."),
+        Option("parent", "--parent", str, None, "parent"),
+        Option("mode", "--mode", str, None, "mode"),
+        Option("vlan", "--vlan", int, None, "vlan"),
+        Option("host_access", "--host-access", bool, False, "hostAccess"),
     )
 
     # ---- net create -------------------------------------------------------------------------
@@ -432,23 +429,6 @@ class IpvlanDriver(MacvlanDriver):
 
     name = kind = "ipvlan"
     modes = IPVLAN_MODES
-
-
-def build_network(host: Host, req: Any, others: list[Network], specs: list[Any], created: str) -> tuple[
-        Network, list[str]]:
-    """Transition: the 0.1 entry point (ops with its own flat request); see `MacvlanDriver.validate`."""
-    from cnictl import drivers
-    from cnictl.drivers.base import CreateContext
-    from cnictl.model import NetworkRequest, validate_mtu
-
-    if not isinstance(req, NetworkRequest):
-        common = NetworkRequest.__record_fields__  # type: ignore[attr-defined]
-        req = NetworkRequest(**{k: getattr(req, k) for k in common if k != "options" and hasattr(req, k)},
-                             options={o.name: getattr(req, o.name) for o in drivers.request_options()
-                                      if hasattr(req, o.name)})
-    net, notices = drivers.get_driver(req.driver).validate(host, req, CreateContext(specs, others, "none", created))
-    validate_mtu(req.mtu, ipv6=any(s.network.version == 6 for s in specs))
-    return net, notices
 
 
 def _ranges(net: Network) -> list[Any]:

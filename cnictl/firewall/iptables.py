@@ -129,7 +129,9 @@ def leftover_iptables(listings: dict[str, list[str]], known: Records, iptables: 
         on = f" (rules name {', '.join(named)})" if named else ""
         return [Leftover("leftover.iptables", f"cnictl's iptables chains exist but no network uses iptables{on}",
                          "; ".join(cmds) or None)]
-    own = {n.bridge for n in users}
+    from cnictl.drivers import host_links
+
+    own = host_links(users)  # the networks' bridges
     out = []
     for bridge in sorted(iptables_bridges(listings) - own):
         count = sum(1 for lines in listings.values() for ln in lines if ln.startswith("-A CNICTL") and bridge in _iface_args(ln))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
 from cnictl.host import Host
-from cnictl.model import Attachment, Network, host_ifname, random_mac, validate_mac
+from cnictl.model import Attachment, Network, random_mac, validate_mac
 from cnictl.ops.ipam import _predict, _ranges
 from cnictl.ops.ports import _port_specs, _publish_plan, _unpublish_plan, _v4
 from cnictl.ops.requests import AttachRequest, attach_call
@@ -90,28 +90,21 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
     # saves a netlink round trip on every attach; a dry run asks first.
     if opts.dry_run and (taken := ifname_taken()) is not None:
         raise taken
-    bridged = net.driver == "bridge"
-    if not bridged and (net.driver == "ipvlan" or net.mode == "passthru"):
-        if mac is not None:
-            raise ConfigError(f"--mac does not apply to {net.driver} {net.mode} network \"{network}\": its links carry "
-                              f"the MAC address of the parent {net.parent}", hint="leave --mac out")
-        mac = ""
-    if net.mode == "passthru" and store.count_attachments(network):
-        who = ", ".join(f"{a.netns}/{a.ifname}" for a in store.attachments(network))
-        raise ConflictError(f'network "{network}" is macvlan passthru: its parent {net.parent} serves one container, '
-                            f"and {who} has it", hint="detach it first, or use a network in mode bridge")
+    driver = get_driver(net.driver)
+    mac = driver.check_attach(net, mac, store)  # refuses what the driver cannot do; "": the parent's MAC
+    hname = driver.host_ifname(net, ref.key, ifname)  # "": no host-side link (macvlan)
     att = Attachment(
         network=network,
         container_id=cid,
         netns=ref.spec,
         netns_key=ref.key,
         ifname=ifname,
-        host_ifname=host_ifname(network, ref.key, ifname) if bridged else "",
+        host_ifname=hname,
         mac=random_mac() if mac is None else mac,
         addresses=[],
         gateways=[] if net.internal else [s.gateway for s in net.subnets],
         created=_now(),
-        hairpin=bool(hairpin) and bridged,
+        hairpin=bool(hairpin) and bool(hname),  # a setting of the host-side port (a bridge port)
     )
     predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
     reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
@@ -172,7 +165,9 @@ def detach(
     att = store.get_attachment(network, key)
     if att is None:
         cid = container_id or ref.key
-        hname = host_ifname(network, ref.key, ifname) if net.driver == "bridge" else ""
+        from cnictl.drivers import get_driver
+
+        hname = get_driver(net.driver).host_ifname(net, ref.key, ifname)
         leftovers = ipam.find(cid, ifname) or (hname and host.nl().link_index(hname) is not None)
         if not leftovers:
             return Outcome({"network": network, "netns": ref.spec, "ifname": ifname, "detached": False}, Plan(),

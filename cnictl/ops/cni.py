@@ -12,8 +12,9 @@ import contextlib
 import ipaddress
 from collections.abc import Sequence
 
+from cnictl.drivers import get_driver
 from cnictl.host import Host
-from cnictl.model import Attachment, host_ifname, validate_ifname, validate_network_name
+from cnictl.model import Attachment, validate_ifname, validate_network_name
 from cnictl.netns import NetnsRef
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.runner import Outcome, RunOptions, _teardown
@@ -71,7 +72,7 @@ def detach_container(host: Host, network: str, container_id: str, ifname: str, n
         result["addresses"] = att.addresses
     else:
         ref = NetnsRef.parse(netns) if netns else None
-        hname = host_ifname(network, ref.key, ifname) if ref is not None and net.driver == "bridge" else ""
+        hname = get_driver(net.driver).host_ifname(net, ref.key, ifname) if ref is not None else ""
         if not ipam.find(container_id, ifname) and not link_exists(hname):
             return Outcome(result, Plan(), [f"{container_id}/{ifname} is not attached to {network}; nothing to do"])
         if ref is not None:
@@ -114,7 +115,7 @@ def check_attachment(host: Host, network: str, att: Attachment, netns: str, addr
     from cnictl.ipam.hostlocal import HostLocalStore
 
     store = Store(host.paths)
-    net = store.get_network(validate_network_name(network))
+    store.get_network(validate_network_name(network))  # raises NotFoundError
     ref = NetnsRef.parse(netns)
     host.netns_fd(ref)  # raises NetnsNotFoundError
     problems: list[str] = []
@@ -131,7 +132,7 @@ def check_attachment(host: Host, network: str, att: Attachment, netns: str, addr
         for dst, gw in routes:
             if str(ipaddress.ip_address(gw)) not in gws:
                 problems.append(f"route {dst} via {gw} is missing in {netns}")
-    if net.driver == "bridge" and att.host_ifname and not link_exists(att.host_ifname):
+    if att.host_ifname and not link_exists(att.host_ifname):  # a driver with a host-side link (a veth end)
         problems.append(f"host interface {att.host_ifname} is missing")
     if own_ipam:
         held = {str(ip) for ip in HostLocalStore(host.paths.ipam_root / network).find(att.container_id, att.ifname)}
@@ -166,7 +167,7 @@ def gc_network(host: Host, network: str, valid: set[tuple[str, str]], opts: RunO
         if (att.container_id, att.ifname) not in valid:
             plan.extend(_detach_plan(host, store, net, att, ipam))
             result["detached"].append(f"{att.container_id}/{att.ifname}")
-    keep = {net.shim} if net.shim else set()
+    keep = {ifname for _, ifname in get_driver(net.driver).host_reservations(net)}  # the host-access shim's
     for alloc in ipam.allocations():
         pair = (alloc.container_id, alloc.ifname)
         stale = pair not in valid if alloc.ifname else alloc.container_id not in valid_ids

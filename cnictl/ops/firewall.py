@@ -26,17 +26,21 @@ if TYPE_CHECKING:
 
 
 def _open_peers(networks: list[Network], net: Network) -> tuple[str, ...]:
-    """Bridges of the other --no-isolate networks on the same firewall backend."""
-    return tuple(n.bridge for n in networks if n.name != net.name and not n.isolate and n.firewall == net.firewall
-                 and n.driver == "bridge")
+    """The links (bridges) of the other --no-isolate networks on the same firewall backend."""
+    from cnictl.drivers import get_driver
+
+    return tuple(link for n in networks if n.name != net.name and n.firewall == net.firewall
+                 and (link := get_driver(n.driver).peer_link(n)))
 
 
 def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
-    from cnictl.drivers.bridge import firewall_of
+    from cnictl.drivers import get_driver
 
     store = Store(host.paths)
     net = store.get_network(validate_network_name(network)) if network is not None else None
-    fw = firewall_of(net) if net is not None else None
+    fw = get_driver(net.driver).firewall(net) if net is not None else None
+    if net is not None and fw is None:  # cnictl has no rules for this network (macvlan)
+        return {"backends": [net.firewall], "rules": [], "text": ""}
     names = [net.firewall] if net is not None else sorted({n.firewall for n in store.networks()})
     backends = [host.fw_for(n) for n in names or [host.fw.name]]
     return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(fw)],
@@ -44,17 +48,18 @@ def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
 
 def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
     """Per firewall backend in use: every network's firewall intent and every published mapping (from state)."""
-    from cnictl.drivers.bridge import firewall_of
+    from cnictl.drivers import get_driver
     from cnictl.ports import PortSpec
 
     store = Store(host.paths)
     out: dict[str, tuple[list[Any], list[Any]]] = {}
     networks = store.networks()
     for net in networks:
-        if net.driver != "bridge":
-            continue  # macvlan/ipvlan networks have no rules of cnictl's
+        fw = get_driver(net.driver).firewall(net, _open_peers(networks, net))
+        if fw is None:
+            continue  # cnictl has no rules for it (macvlan/ipvlan)
         nets, fwds = out.setdefault(net.firewall, ([], []))
-        nets.append(firewall_of(net, _open_peers(networks, net)))
+        nets.append(fw)
         for att in store.attachments(net.name):
             if att.ports and att.addresses:
                 fwds += _forwards(net, _v4(att.addresses), [PortSpec.from_dict(p) for p in att.ports])

@@ -47,6 +47,7 @@ def _predict(ipam: Any, ranges: list[Any], requested: list[Any]) -> list[Any]:
 
 
 def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+    from cnictl.drivers import get_driver
     from cnictl.ipam.hostlocal import HostLocalStore
 
     store = Store(host.paths)
@@ -55,10 +56,7 @@ def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
     for net in nets:
         ipam = HostLocalStore(host.paths.ipam_root / net.name)
         owners = {(a.container_id, a.ifname): a.netns for a in store.attachments(net.name)}
-        if net.shim:
-            from cnictl.drivers.macvlan import HOST_ACCESS_ID
-
-            owners[(HOST_ACCESS_ID, net.shim)] = f"host ({net.shim})"
+        owners.update(get_driver(net.driver).host_reservations(net))  # the host-access shim's
         allocs = ipam.allocations()
         ranges = _ranges(net)
         subnets = []

@@ -12,53 +12,24 @@ import contextlib
 import ipaddress
 from collections.abc import Sequence
 
+from cnictl.drivers.base import CreateContext
 from cnictl.errors import CnictlError, ConfigError, ConflictError, IpamExhaustedError, cli
 from cnictl.host import Host
-from cnictl.model import (
-    Network,
-    SubnetSpec,
-    default_bridge_name,
-    random_mac,
-    validate_ifname,
-    validate_mtu,
-    validate_network_name,
-)
+from cnictl.model import Network, NetworkRequest, SubnetSpec, validate_mtu, validate_network_name
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.firewall import _open_peers
 from cnictl.ops.runner import Outcome, RunOptions, _now, _run
-from cnictl.plan import Call, Plan
-from cnictl.record import field, record
-from cnictl.store import Store
+from cnictl.plan import Plan
+from cnictl.store import SaveNetwork, Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from typing import Any
 
+    from cnictl.cni.emit import RemoveConflist, WriteConflist
+
 DEFAULT_POOL = "10.89.0.0/16"
 DEFAULT_POOL_PREFIX = 24
-
-
-@record
-class NetworkRequest:
-    name: str
-    driver: str = "bridge"
-    subnets: list[str] = field(default_factory=list)
-    gateway: str | None = None
-    ip_range: str | None = None
-    bridge: str | None = None
-    mtu: int | None = None
-    internal: bool = False
-    masquerade: bool = True
-    isolate: bool = True
-    icc: bool = True
-    firewall: str | None = None  # backend of this network (default: the invocation's --firewall)
-    labels: dict[str, str] = field(default_factory=dict)
-    # macvlan / ipvlan
-    parent: str | None = None
-    mode: str | None = None
-    vlan: int | None = None
-    host_access: bool = False
-    cni_conf_dir: str | None = None  # also write the network's conflist (reference plugins) there
 
 
 def _pick_subnet(host: Host, taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
@@ -90,57 +61,54 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
 
 
 def asked_settings(req: NetworkRequest) -> list[str]:
-    """The fields of *req* set to something other than their default (what a user asked for), and the driver."""
+    """The settings of *req* other than their default (what a user asked for), and the driver: the common
+    fields, then the driver options by name."""
+    from cnictl import drivers
+
     default = NetworkRequest(name=req.name)
-    return ["driver"] + [k for k in _SETTINGS if k != "driver" and getattr(req, k) != getattr(default, k)]
+    common = [k for k in _SETTINGS if getattr(req, k) != getattr(default, k)]
+    return ["driver", *common, *(o.name for o in drivers.request_options() if req.asked(o.name))]
 
 
-_SETTINGS = ("driver", "subnets", "gateway", "ip_range", "bridge", "mtu", "internal", "masquerade", "isolate", "icc",
-             "firewall", "parent", "mode", "vlan", "host_access", "labels")
-_FLAGS = {"subnets": "--subnet", "gateway": "--gateway", "ip_range": "--ip-range", "bridge": "--bridge", "mtu": "--mtu",
-          "internal": "--internal", "masquerade": "--no-masquerade", "isolate": "--no-isolate", "icc": "--no-icc",
-          "firewall": "--firewall", "parent": "--parent", "mode": "--mode", "vlan": "--vlan",
-          "host_access": "--host-access", "driver": "--driver", "labels": "--label"}
+_SETTINGS = ("subnets", "gateway", "ip_range", "mtu", "internal", "firewall", "labels")  # and the driver options
+_FLAGS = {"subnets": "--subnet", "gateway": "--gateway", "ip_range": "--ip-range", "mtu": "--mtu",
+          "internal": "--internal", "firewall": "--firewall", "driver": "--driver", "labels": "--label"}
 
 
 def network_differences(net: Network, req: NetworkRequest, settings: Sequence[str]) -> list[str]:
     """How the existing *net* differs from the *settings* of *req* it was asked to have (empty: it is as asked)."""
+    from cnictl import drivers
+
+    driver = drivers.get_driver(net.driver)
     out = []
     for key in settings:
-        want = getattr(req, key)
+        flag = _FLAGS.get(key, key)
         if key == "subnets":
             try:
-                want_set = {str(ipaddress.ip_network(s, strict=False)) for s in want}
+                want_set = {str(ipaddress.ip_network(s, strict=False)) for s in req.subnets}
             except ValueError:
-                want_set = set(want)
+                want_set = set(req.subnets)
             have: Any = sorted(s.subnet for s in net.subnets)
             same = want_set == set(have)
-            want = sorted(want_set)
+            want: Any = sorted(want_set)
         elif key == "gateway":
-            have = [s.gateway for s in net.subnets]
+            have, want = [s.gateway for s in net.subnets], req.gateway
             same = want is None or str(want) in have
         elif key == "ip_range":
-            have = [s.ip_range for s in net.subnets if s.ip_range]
+            have, want = [s.ip_range for s in net.subnets if s.ip_range], req.ip_range
             same = want is None or want in have
-        elif key == "masquerade":
-            have = net.masquerade
-            same = want == have or net.internal
-        elif key == "parent" and want is not None:
-            from cnictl.model import split_vlan_parent
-
-            have = net.parent
-            try:
-                same = split_vlan_parent(want, req.vlan if req.vlan is not None else net.vlan)[0] == net.parent
-            except CnictlError:
-                same = False
         elif key == "labels":
-            have = dict(net.labels)
+            have, want = dict(net.labels), req.labels
             same = all(have.get(k) == v for k, v in want.items())
-        else:
-            have = getattr(net, key, None)
+        elif key in _FLAGS:
+            have, want = getattr(net, key, None), getattr(req, key)
             same = want == have
+        else:  # a driver option
+            opt = drivers.find_option(key)
+            flag = opt.flag if opt is not None else key
+            same, have, want = driver.compare(net, req, key)
         if not same:
-            out.append(f"{_FLAGS.get(key, key)}: {_shown(have)} here, {_shown(want)} asked")
+            out.append(f"{flag}: {_shown(have)} here, {_shown(want)} asked")
     return out
 
 
@@ -175,49 +143,30 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
         raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
     if req.ip_range and len(req.subnets) != 1:
         raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
-    bridged = req.driver == "bridge"
-    if bridged:
-        for value, flag in ((req.parent, "--parent"), (req.mode, "--mode"), (req.vlan, "--vlan"),
-                            (req.host_access, "--host-access")):
-            if value:
-                raise ConfigError(f"{flag} applies to macvlan and ipvlan networks, not to bridge networks",
-                                  hint="add --driver macvlan, or leave it out")
     backend = host.fw_for(req.firewall).name if req.firewall else host.fw.name  # unknown names raise ConfigError
     others = store.networks()
     taken = [s.network for n in others for s in n.subnets]
-    if not bridged and not req.subnets:
-        subnet_texts: list[str] = []
-    else:
-        subnet_texts = list(req.subnets) or [_pick_subnet(host, taken)]
+    subnet_texts = list(req.subnets) or ([_pick_subnet(host, taken)] if driver.picks_subnet else [])
     specs: list[SubnetSpec] = []
     for text in subnet_texts:
         rng = Range.build(text, req.gateway, req.ip_range)
         specs.append(SubnetSpec(subnet=str(rng.subnet), gateway=str(rng.gateway), ip_range=req.ip_range))
     if len({s.network.version for s in specs}) != len(specs):
         raise ConfigError("two --subnet values of the same IP family: give one IPv4 and one IPv6 subnet")
-    notices: list[str] = []
-    if not bridged:
-        from cnictl.drivers.macvlan import build_network
-
-        net, notices = build_network(host, req, others, specs, _now())
     validate_mtu(req.mtu, ipv6=any(s.network.version == 6 for s in specs))
+    net, notices = driver.validate(host, req, CreateContext(specs, others, backend, _now()))
     for s in specs:
         for other in others:
             for o in other.subnets:
                 if s.network.version == o.network.version and s.network.overlaps(o.network):
-                    same = f" on the same parent {other.parent}" if not bridged and other.parent == net.parent else ""
                     raise ConflictError(
-                        f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"{same}',
+                        f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"{driver.overlap_note(net, other)}',
                         hint=f"pick a free range, see: {cli('net ls')}",
                     )
-    if bridged:
-        net = _bridge_network(host, req, others, specs, backend)
     plan = driver.plan_create(host, net, _open_peers(others, net))
     if req.cni_conf_dir:
         plan.add(_write_conflist(host, net, req.cni_conf_dir))
-    plan.add(Call(f"save network {net.name}", lambda h: store.save_network(net),
-                  lambda h: store.delete_network(net.name),
-                  lambda h: [f"# state: write {store.network_path(net.name)}"]))
+    plan.add(SaveNetwork(store, net))
     if opts.dry_run:
         return Outcome(net.to_dict(), plan)
     _run(host, plan, opts)  # the caller holds the exclusive state lock
@@ -230,7 +179,7 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
     return Outcome(net.to_dict(), plan, notices, applied=True)
 
 
-def _write_conflist(host: Host, net: Network, directory: str) -> Call:
+def _write_conflist(host: Host, net: Network, directory: str) -> WriteConflist:
     """The network's reference-plugin conflist in *directory* (checked now: what can't be expressed is refused)."""
     from pathlib import Path
 
@@ -241,53 +190,15 @@ def _write_conflist(host: Host, net: Network, directory: str) -> Call:
     path = Path(net.cni_conf_dir) / emit.file_name(net.name)
     if path.exists():
         raise ConflictError(f"{path} already exists", hint="remove it, or give another --cni-conf-dir")
-
-    def undo(h: Host) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-    return Call(f"write CNI conflist {path}", lambda h: emit.write(path, data), undo,
-                lambda h: [f"# CNI: write {path} (cnictl cni emit {net.name})"])
+    return emit.WriteConflist(path, data, net.name)
 
 
-def _remove_conflist(net: Network) -> Call:
+def _remove_conflist(net: Network) -> RemoveConflist:
     from pathlib import Path
 
     from cnictl.cni import emit
 
-    path = Path(str(net.cni_conf_dir)) / emit.file_name(net.name)
-
-    def rm(h: Host) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-    return Call(f"remove CNI conflist {path}", rm, explain=lambda h: [f"rm -f {path}"])
-
-
-def _bridge_network(host: Host, req: NetworkRequest, others: list[Network], specs: list[SubnetSpec],
-                    backend: str) -> Network:
-    """Check a bridge request against the host (nothing is changed): the bridge name, an existing bridge."""
-    bridge = req.bridge or default_bridge_name(req.name)
-    validate_ifname(bridge, "bridge name")
-    for other in others:
-        if other.bridge == bridge:
-            raise ConflictError(f'bridge {bridge} is already used by network "{other.name}"', hint="use --bridge NAME")
-    managed = True
-    if host.nl().link_index(bridge) is not None:
-        kind = host.nl().link_kind(bridge)
-        if req.bridge is None or kind != "bridge":
-            raise ConflictError(
-                f"interface {bridge} already exists"
-                + ("" if kind == "bridge" else f" and is not a bridge ({kind or 'no link kind'})"),
-                hint="name another bridge with --bridge IFNAME",
-            )
-        managed = False
-    from cnictl.drivers.bridge import BridgeOptions
-
-    opts = BridgeOptions(bridge=bridge, managed_bridge=managed, mac=random_mac() if managed else None,
-                         masquerade=req.masquerade and not req.internal, isolate=req.isolate, icc=req.icc)
-    return Network(name=req.name, driver=req.driver, subnets=specs, mtu=req.mtu, internal=req.internal,
-                   labels=dict(req.labels), created=_now(), firewall=backend, options=opts)
+    return emit.RemoveConflist(Path(str(net.cni_conf_dir)) / emit.file_name(net.name))
 
 
 def list_networks(host: Host) -> list[dict[str, Any]]:
@@ -314,6 +225,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
     opts = opts or RunOptions()
     from cnictl.drivers import get_driver
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ipam.steps import DestroyIpamDir
 
     validate_network_name(name)
     store = Store(host.paths)
@@ -333,8 +245,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
     plan.extend(driver.plan_delete(host, net, _open_peers(store.networks(), net)))
     if net.cni_conf_dir:
         plan.add(_remove_conflist(net))
-    plan.add(Call(f"remove IPAM directory {ipam.directory}", lambda h: ipam.destroy(),
-                  explain=lambda h: [f"rm -rf {ipam.directory}"]))
+    plan.add(DestroyIpamDir(ipam))
     if opts.dry_run:
         return Outcome({"name": name, "removed": False}, plan)
     with store.locked(exclusive=True):

@@ -32,13 +32,10 @@ def _v4(cidrs: Any) -> str:
 def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> list[Any]:
     """Parse -p values and check each host address is one of this host's."""
     specs = [parse(t) for t in texts]
-    if specs and net.driver != "bridge":
-        raise ConfigError(
-            f'network "{net.name}" is {net.driver}: its containers have their own address on the LAN of '
-            f"{net.parent}, so there is no NAT and nothing to publish",
-            hint=f"reach the container at its own address, shown by {cli('net inspect ' + net.name)}; "
-                 "use a bridge network for -p",
-        )
+    if specs:
+        from cnictl.drivers import get_driver
+
+        get_driver(net.driver).check_publish(net)  # refuses where nothing is published (macvlan: no NAT)
     if specs and net.internal:
         raise ConfigError(f'network "{net.name}" is --internal: nothing can reach its containers from outside',
                           hint="publish ports on a network that is not internal")
@@ -53,10 +50,18 @@ def _port_specs(host: Host, net: Network, texts: Sequence[str], parse: Any) -> l
     return specs
 
 
+def _host_link(net: Network) -> str:
+    """The host link published ports go through (the network's bridge)."""
+    from cnictl.drivers import get_driver
+
+    return str(get_driver(net.driver).host_link(net))
+
+
 def _forwards(net: Network, container_ip: str, specs: Sequence[Any]) -> list[Any]:
     from cnictl.firewall.base import PortForward
 
-    return [PortForward(net.name, net.bridge, container_ip, s.host_ip, s.host_port, s.container_port, s.count, s.proto)
+    bridge = _host_link(net)
+    return [PortForward(net.name, bridge, container_ip, s.host_ip, s.host_port, s.container_port, s.count, s.proto)
             for s in specs]
 
 
@@ -70,7 +75,7 @@ def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any
     text = ", ".join(str(s) for s in specs)
     return Plan([
         ClaimPorts(claims, specs, f"{net.name} {att.netns} {att.ifname}"),
-        WriteSysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1"),
+        WriteSysctl(f"net.ipv4.conf.{_host_link(net)}.route_localnet", "1"),
         SetHairpin(att.host_ifname, True, was=bool(att.ports) or att.hairpin),
         host.fw_for(net.firewall).publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
     ])

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from cnictl.drivers.bridge import default_bridge_name
 from cnictl.errors import KernelError, RollbackIncompleteError
 from cnictl.firewall.base import NetworkFirewall
 from cnictl.firewall.nftables import NftablesBackend, network_rules
 from cnictl.host import Host, resolve_paths
-from cnictl.model import default_bridge_name, host_ifname
+from cnictl.model import host_ifname
 from cnictl.netlink.steps import AddBridge, AddVeth, SetUp
 from cnictl.netns import NetnsRef
 from cnictl.plan import Plan, Step, deferred_signals

@@ -56,7 +56,9 @@ def leftover_nft(table: dict[str, Any] | None, known: Records, nft: str) -> list
         return [Leftover("leftover.nft.table", f"table {_WHERE} exists but no network uses nftables (chains: {listed})",
                          f"{nft} delete table {_WHERE}")]
     mine = {c for n in users for c in (f"{n.name}-fwd", f"{n.name}-nat")}
-    own_bridges = {n.bridge for n in users}
+    from cnictl.drivers import host_links
+
+    own_bridges = host_links(users)
     groups: dict[str, list[str]] = {}
     for chain in sorted(table.get("chains", {})):
         if chain in mine or chain in INFRA_CHAINS:
