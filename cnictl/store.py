@@ -12,11 +12,11 @@ Layout (default /var/lib/cnictl, or --state-dir / CNICTL_STATE_DIR):
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 
 from cnictl import fsutil
+from cnictl.cni import jsonlite as json  # json's loads/load/dumps without importing json (start-up time)
 from cnictl.errors import NotFoundError, cli
 from cnictl.host import Paths
 from cnictl.model import Attachment, Network

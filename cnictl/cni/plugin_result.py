@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-import json
-
+from cnictl.cni import jsonlite as json  # json's loads/dumps without importing json (start-up time)
 from cnictl.cni import types as T
 from cnictl.errors import CnictlError, CniError
 
@@ -92,7 +91,7 @@ def extra_addresses(recorded: list[str], listed: list[str]) -> list[str]:
 def version_reply(stdin: bytes) -> dict[str, Any]:
     version = T.CURRENT
     try:
-        data = json.loads(stdin)
+        data = json.loads(stdin) if stdin.strip() else None  # nothing to decode: not even the json error path
         if isinstance(data, dict) and data.get("cniVersion") in T.VERSIONS:
             version = data["cniVersion"]
     except (ValueError, RecursionError):
