@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, QuietOpt, State
-from cnictl.render.output import Column
+from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Enable, disable and show IP forwarding.")
 V6Opt = Annotated[bool, typer.Option("--ipv6", help="Also IPv6 (net.ipv6.conf.all.forwarding).")]
@@ -20,10 +20,7 @@ def _set(ctx: typer.Context, enable: bool, ipv6: bool, persist: bool, json_mode:
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="forward " + ("enable" if enable else "disable"))
     outcome = forward.forward_set(host, enable, ipv6=ipv6, persist=persist, opts=st.run_options())
-    r = outcome.result
-    what = "enabled" if enable else "disabled"
-    changed = "" if r["changed"] else " (already so)"
-    st.finish(outcome, f"forwarding {what}: {', '.join(r['forwarding'])}{changed}")
+    st.finish(outcome, views.forward_set(outcome.result, enable))
 
 
 @app.command("enable", epilog="Example: cnictl forward enable --ipv6 --persist")
@@ -40,9 +37,7 @@ def disable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False
     _set(ctx, False, ipv6, persist, json_mode, dry_run, explain)
 
 
-def quiet_line(row: dict[str, Any], fams: list[str]) -> str:
-    """`-q forward status`: the interface and its sysctl values, e.g. "all 1 0" (- when unreadable)."""
-    return " ".join([row["interface"], *("-" if row[f] is None else "1" if row[f] else "0" for f in fams)])
+quiet_line = views.forward_quiet_line
 
 
 @app.command("status", epilog="Example: cnictl forward status --ipv6")
@@ -56,10 +51,4 @@ def status(ctx: typer.Context, ipv6: V6Opt = False, json_mode: JsonOpt = False, 
     from cnictl.ops import forward
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    rows = forward.forward_status(st.host(), ipv6=ipv6)
-    fams = ["ipv4", "ipv6"] if ipv6 else ["ipv4"]
-    if st.out.quiet:
-        st.out.out.writelines(quiet_line(r, fams) + "\n" for r in rows)
-        return
-    cols = [Column("interface", "INTERFACE"), *(Column(f, f.upper(), status=True) for f in fams)]
-    st.out.table(rows, cols, key="interface")
+    views.forward_status(st.out, forward.forward_status(st.host(), ipv6=ipv6), ["ipv4", "ipv6"] if ipv6 else ["ipv4"])

@@ -8,7 +8,7 @@ import typer
 
 from cnictl.cli import complete
 from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, QuietOpt, State
-from cnictl.render.output import Column
+from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Add, list and remove direct veth links between two network namespaces.")
 END_HELP = "NETNS[:IFNAME]: a namespace name or path, and the interface in it"
@@ -19,9 +19,7 @@ End2Arg = Annotated[str, typer.Argument(metavar="END2", show_default=False, auto
 EndArg = Annotated[str, typer.Argument(metavar="END", show_default=False, autocompletion=complete.namespaces,
                                        help=f"{END_HELP}: either end of the link.")]
 
-COLUMNS = [Column("end1", "END1"), Column("addresses1", "ADDRESSES1"), Column("end2", "END2"),
-           Column("addresses2", "ADDRESSES2"), Column("mtu", "MTU", no_wrap=True),
-           Column("present", "PRESENT", status=True, no_wrap=True)]
+COLUMNS = views.LINK_COLUMNS
 
 
 @app.command("add", epilog="Example: cnictl link add r1:eth1 r2:eth1 --address1 10.0.12.1/30 --address2 10.0.12.2/30")
@@ -48,12 +46,7 @@ def add(
     host = st.host(changes="link add")
     outcome = links.link_add(host, end1, end2, st.run_options(), addresses1=list(address1 or []),
                              addresses2=list(address2 or []), mtu=mtu)
-    r = outcome.result
-
-    def side(end: str, cidrs: list[str]) -> str:
-        return f"{end} ({', '.join(cidrs)})" if cidrs else end
-
-    st.finish(outcome, f"linked {side(r['end1'], r['addresses1'])} <-> {side(r['end2'], r['addresses2'])}", key="end1")
+    st.finish(outcome, views.linked(outcome.result), key="end1")
 
 
 @app.command("ls", epilog="Example: cnictl link ls --json")
@@ -62,7 +55,7 @@ def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, 
     from cnictl.ops import links
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    st.out.table(links.link_list(st.host()), COLUMNS, key="end1")
+    views.links(st.out, links.link_list(st.host()))
 
 
 @app.command("rm", epilog="Example: cnictl link rm r1:eth1")
@@ -79,4 +72,4 @@ def rm(
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="link rm")
-    st.finish(links.link_remove(host, end, st.run_options(), force=force), f"removed link {end}", key="end")
+    st.finish(links.link_remove(host, end, st.run_options(), force=force), views.link_removed(end), key="end")

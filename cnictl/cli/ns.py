@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, NetnsNameArg, QuietOpt, State
-from cnictl.render.output import Column
+from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Add, list, remove named network namespaces and run commands in them.")
 NewNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the new namespace.", show_default=False)]
@@ -27,7 +27,7 @@ def add(
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="ns add")
-    st.finish(namespaces.ns_add(host, name, st.run_options(), exist_ok=exist_ok), f"created network namespace {name}")
+    st.finish(namespaces.ns_add(host, name, st.run_options(), exist_ok=exist_ok), views.ns_added(name))
 
 
 @app.command("ls", epilog="Example: cnictl ns ls -q")
@@ -36,7 +36,7 @@ def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, 
     from cnictl.ops import namespaces
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    st.out.table(namespaces.ns_list(st.host()), [Column("name", "NAME", no_wrap=True), Column("path", "PATH")])
+    views.namespaces(st.out, namespaces.ns_list(st.host()))
 
 
 @app.command("rm", epilog="Example: cnictl ns rm web")
@@ -53,7 +53,7 @@ def rm(
 
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="ns rm")
-    st.finish(namespaces.ns_remove(host, name, st.run_options(), missing_ok=missing_ok), f"removed network namespace {name}")
+    st.finish(namespaces.ns_remove(host, name, st.run_options(), missing_ok=missing_ok), views.ns_removed(name))
 
 
 @app.command("exec", epilog="Example: cnictl ns exec web -- ping -c1 10.20.0.1")

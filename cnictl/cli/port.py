@@ -18,7 +18,7 @@ from cnictl.cli.options import (
     QuietOpt,
     State,
 )
-from cnictl.render.output import Column
+from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Publish container ports on the host, list and unpublish them.")
 SpecArg = Annotated[
@@ -27,9 +27,7 @@ SpecArg = Annotated[
                    help="Port mapping [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO], e.g. 8080:80 or 127.0.0.1:5353:53/udp; "
                         "a port may be a range (8000-8009:80-89); PROTO is tcp (default) or udp."),
 ]
-COLUMNS = [Column("network", "NETWORK"), Column("netns", "NETNS"), Column("host_ip", "HOST IP", no_wrap=True),
-           Column("host_ports", "HOST", no_wrap=True), Column("container_ip", "CONTAINER IP", no_wrap=True),
-           Column("container_ports", "CONTAINER", no_wrap=True), Column("proto", "PROTO", no_wrap=True)]
+COLUMNS = views.PORT_COLUMNS
 
 
 @app.command("publish", epilog="Example: cnictl port publish lab web 8080:80/tcp")
@@ -41,7 +39,7 @@ def publish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: Spec
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="port publish")
     outcome = ports.port_publish(host, network, netns, spec, st.run_options(), ifname=ifname)
-    st.finish(outcome, f"published {spec} -> {netns}/{ifname} on {network}")
+    st.finish(outcome, views.published(spec, netns, ifname, network))
 
 
 @app.command("unpublish", epilog="Example: cnictl port unpublish lab web 8080:80/tcp")
@@ -53,7 +51,7 @@ def unpublish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: Sp
     st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
     host = st.host(changes="port unpublish")
     outcome = ports.port_unpublish(host, network, netns, spec, st.run_options(), ifname=ifname)
-    st.finish(outcome, f"unpublished {spec} from {netns}/{ifname}")
+    st.finish(outcome, views.unpublished(spec, netns, ifname))
 
 
 @app.command("ls", epilog="Example: cnictl port ls lab --json")
@@ -68,4 +66,4 @@ def ls(
     from cnictl.ops import ports
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    st.out.table(ports.port_list(st.host(), network), COLUMNS, key="spec")
+    views.ports(st.out, ports.port_list(st.host(), network))

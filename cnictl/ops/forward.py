@@ -15,7 +15,7 @@ from cnictl.plan import Plan
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
+    from cnictl.ops.requests import ForwardView
 
 FWD_V4 = "net.ipv4.conf.all.forwarding"
 FWD_V6 = "net.ipv6.conf.all.forwarding"
@@ -38,19 +38,20 @@ def forward_set(host: Host, enable: bool, *, ipv6: bool = False, persist: bool =
     return Outcome(result, plan, applied=applied)
 
 
-def forward_status(host: Host, *, ipv6: bool = False) -> list[dict[str, Any]]:
+def forward_status(host: Host, *, ipv6: bool = False) -> list[ForwardView]:
     from cnictl import sysctl
+    from cnictl.ops.requests import ForwardView
 
     names = ["all", "default"] + sorted(str(link["ifname"]) for link in host.nl().links())
     rows = []
     for name in names:
-        row: dict[str, Any] = {"interface": name}
+        row = ForwardView(name)
         for fam, enabled in (("ipv4", True), ("ipv6", ipv6)):
             if not enabled:
                 continue
             try:
-                row[fam] = sysctl.read(f"net.{fam}.conf.{name}.forwarding") == "1"
+                row.families[fam] = sysctl.read(f"net.{fam}.conf.{name}.forwarding") == "1"
             except CnictlError:
-                row[fam] = None
+                row.families[fam] = None
         rows.append(row)
     return rows

@@ -33,6 +33,7 @@ from cnictl.plan import Plan, Step
 
 if TYPE_CHECKING:
     from cnictl.host import Host
+    from cnictl.ops.requests import LinkView
 
 DEFAULT_PREFIX = "eth"  # default interface names: the first free eth1, eth2, ... of each namespace
 
@@ -368,14 +369,16 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
     return Outcome(result, plan, notices, applied=True)
 
 
-def link_list(host: Host) -> list[dict[str, Any]]:
+def link_list(host: Host) -> list[LinkView]:
     """Every recorded link, and whether its first end is still there (None: cannot tell without privilege)."""
+    from cnictl.ops.requests import LinkView
+
     rows = []
     for rec in LinkStore(host.paths.state_dir).records():
         try:
             ref = NetnsRef.parse(rec.netns1)
         except ConfigError:
-            rows.append(_view(rec, None))
+            rows.append(LinkView(rec, None))
             continue
-        rows.append(_view(rec, _present(host, ref, rec.ifname1)))
+        rows.append(LinkView(rec, _present(host, ref, rec.ifname1)))
     return rows

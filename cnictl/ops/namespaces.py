@@ -20,7 +20,7 @@ from cnictl.store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
+    from cnictl.ops.requests import NamespaceView
 
 
 def ns_add(host: Host, name: str, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
@@ -42,10 +42,11 @@ def _ns_add_plan(ref: NetnsRef) -> Plan:
     return Plan([CreateNetns(ref.spec), SetUp("lo", ref)])
 
 
-def ns_list(host: Host) -> list[dict[str, Any]]:
+def ns_list(host: Host) -> list[NamespaceView]:
     from cnictl import netns
+    from cnictl.ops.requests import NamespaceView
 
-    return [{"name": n, "path": f"{netns.NETNS_RUN_DIR}/{n}"} for n in netns.list_named()]
+    return [NamespaceView(n, f"{netns.NETNS_RUN_DIR}/{n}") for n in netns.list_named()]
 
 
 def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_ok: bool = False) -> Outcome:

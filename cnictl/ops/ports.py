@@ -21,6 +21,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from cnictl.ops.requests import PortView
+
 
 def _v4(cidrs: Any) -> str:
     for c in cidrs:
@@ -159,7 +161,8 @@ def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOpt
     return _teardown(host, store, plan, opts, result, f"unpublish of {want}", "run it again")
 
 
-def port_list(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+def port_list(host: Host, network: str | None = None) -> list[PortView]:
+    from cnictl.ops.requests import PortView
     from cnictl.ports import PortSpec
 
     store = Store(host.paths)
@@ -169,12 +172,12 @@ def port_list(host: Host, network: str | None = None) -> list[dict[str, Any]]:
         for att in store.attachments(net.name):
             for p in att.ports:
                 s = PortSpec.from_dict(p)
-                rows.append({
-                    "network": net.name, "netns": att.netns, "ifname": att.ifname,
-                    "container_ip": _v4(att.addresses) if att.addresses else None,
-                    "host_ip": s.host_ip or "0.0.0.0", "host_ports": _range(s.host_port, s.count),
-                    "container_ports": _range(s.container_port, s.count), "proto": s.proto, "spec": str(s),
-                })
+                rows.append(PortView(
+                    network=net.name, netns=att.netns, ifname=att.ifname,
+                    container_ip=_v4(att.addresses) if att.addresses else None,
+                    host_ip=s.host_ip or "0.0.0.0", host_ports=_range(s.host_port, s.count),
+                    container_ports=_range(s.container_port, s.count), proto=s.proto, spec=str(s),
+                ))
     return rows
 
 

@@ -115,7 +115,7 @@ def forward_quiet_line(row: Row, fams: Sequence[str]) -> str:
 def forward_status(out: Output, rows: Sequence[Row], fams: Sequence[str]) -> None:
     """`forward status`: a table of interfaces and families (-q: forward_quiet_line per interface)."""
     data = _plain(rows)
-    if out.quiet and not out.json_mode:
+    if out.quiet:
         out.out.writelines(forward_quiet_line(r, fams) + "\n" for r in data)
         return
     cols = [Column("interface", "INTERFACE"), *(Column(f, f.upper(), status=True) for f in fams)]
