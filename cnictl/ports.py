@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 
     from cnictl.host import Host
 
-_SPEC = re.compile(
+_SPEC = (
     r"^(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?(?P<hp>\d+)(?:-(?P<hpe>\d+))?:(?P<cp>\d+)(?:-(?P<cpe>\d+))?"
     r"(?:/(?P<proto>[A-Za-z]+))?$"
-)
+)  # compiled on the first PortSpec.parse (re.compile costs start-up time on every attach and DEL)
 PROTOCOLS = ("tcp", "udp")
 ANY = "any"
 
@@ -56,7 +56,7 @@ class PortSpec:
 
     @classmethod
     def parse(cls, spec: str) -> PortSpec:
-        m = _SPEC.fullmatch(spec.strip())
+        m = re.fullmatch(_SPEC, spec.strip())
         if not m:
             raise ConfigError(
                 f'invalid port mapping "{spec}": use [HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|/udp] '
