@@ -4,6 +4,25 @@ A driver is one module of this package with a `NetworkDriver` (cnictl.drivers.ba
 `_REGISTRY` naming it as "module:class". The module is imported the first time a network of that driver
 is used (a plain `ls` of networks of one driver never loads the others), so the registry imports nothing.
 
+Adding a driver (a VXLAN one, say), in cnictl/drivers/vxlan.py:
+
+    @record
+    class VxlanOptions:                      # Network.options of its networks (stored flat, beside the
+        vni: int = 0                         # common fields; see cnictl.model.Network)
+        bridge: str = ""
+
+    class VxlanDriver(NetworkDriver):
+        name = kind = "vxlan"
+        options_type = VxlanOptions
+        request_options = (Option("vni", "--vni", int, None, "vni"),)   # flag, CNI key, default
+        def validate(self, host, req, ctx): ...      # -> (Network(..., options=VxlanOptions(...)), notices)
+        def plan_create(self, host, net, peers=()): ...   # and plan_delete/plan_attach/plan_detach
+        # then override the answers it has: host_link, firewall, publishes_ports, cni_plugin, ...
+
+plus its netlink steps in cnictl/netlink/ and `"vxlan": "cnictl.drivers.vxlan:VxlanDriver"` below. The CNI
+plugin's inline keys and `--exist-ok` pick its options up from `request_options`; `net create` needs its
+flags added (typer declares options statically) and passes them in `NetworkRequest.options`.
+
     >>> get_driver("bridge").kind
     'bridge'
     >>> names()
