@@ -57,9 +57,21 @@ def _check(rc: int, what: str) -> None:
         raise KernelError(f"{what}: {os.strerror(err)} ({errno_mod.errorcode.get(err, err)})", errno=err)
 
 
+_setns_addr: int | None = None
+
+
 def setns_fd(fd: int) -> None:
-    """Move the calling thread into the network namespace open at *fd*."""
-    _check(_lib().setns(fd, CLONE_NEWNET), "setns")
+    """Move the calling thread into the network namespace open at *fd*.
+
+    Called straight through _ctypes (what ctypes.CDLL does underneath, without importing ctypes: start-up
+    time of `attach` and the CNI ADD); a failure is made again through ctypes, which keeps the errno."""
+    global _setns_addr
+    import _ctypes
+
+    if _setns_addr is None:
+        _setns_addr = _ctypes.dlsym(_ctypes.dlopen(None, os.RTLD_NOW), "setns")  # type: ignore[arg-type]  # NULL: libc
+    if _ctypes.call_function(_setns_addr, (fd, CLONE_NEWNET)) != 0:
+        _check(_lib().setns(fd, CLONE_NEWNET), "setns")
 
 
 def same_netns(a: str | int, b: str | int = "/proc/thread-self/ns/net") -> bool:
