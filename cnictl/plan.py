@@ -71,7 +71,13 @@ def held() -> Iterator[None]:
 
 
 class Step:
-    """One kernel (or state) transaction with its undo and its equivalent shell command."""
+    """One kernel (or state) transaction with its undo and its equivalent shell command.
+
+    Every change is a named Step of the subsystem it changes (netlink links and namespaces in
+    cnictl.netlink, IPAM in cnictl.ipam.steps, records in cnictl.store, firewall rules in the backends),
+    and each explains itself: a state-only step as a comment line (`# state: write FILE`), so --dry-run
+    and the --explain echo show every change. tests/unit/test_plans.py checks every plan the CLI builds.
+    """
 
     summary: str = ""
     echo_after: bool = False
@@ -103,30 +109,6 @@ class Note(Step):
 
     def explain(self, host: Host | None = None) -> list[str]:
         return [f"# {self.summary}"]
-
-
-class Call(Step):
-    """A step made of two callables (used for state-file writes and small glue)."""
-
-    def __init__(
-        self,
-        summary: str,
-        do: Callable[[Host], Any],
-        undo: Callable[[Host], Any] | None = None,
-        explain: Callable[[Host], list[str]] | None = None,
-    ) -> None:
-        self.summary = summary
-        self._do, self._undo, self._explain = do, undo, explain
-
-    def apply(self, host: Host) -> None:
-        self._do(host)
-
-    def undo(self, host: Host) -> None:
-        if self._undo is not None:
-            self._undo(host)
-
-    def explain(self, host: Host) -> list[str]:
-        return self._explain(host) if self._explain else []
 
 
 @contextlib.contextmanager

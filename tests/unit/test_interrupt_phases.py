@@ -10,9 +10,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from plan_helpers import Call
 
 from cnictl.cli import entry
-from cnictl.plan import PROGRESS, Call, FailStep, Plan, held
+from cnictl.plan import PROGRESS, FailStep, Plan, held
 
 
 @pytest.fixture(autouse=True)
