@@ -11,19 +11,37 @@ Pure logic, standard library only (imported on the plugin's hot path).
 
 from __future__ import annotations
 
-import re
-
 from cnictl.errors import CniError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    import re
     from typing import Any
 
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 CURRENT = "1.1.0"
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$"
 """CNI's name rule (libcni cniValidNameChars) for container IDs and CNI network names; no length limit. cnictl's
-own names (networks, namespaces) are the stricter `cnictl.model.NAME_RE` (at most 63 characters)."""
+own names (networks, namespaces) are the stricter `cnictl.model.NAME_RE` (at most 63 characters). `NAME_RE` is
+it compiled (on first use: the plugin checks names with `is_name`, so that it need not import re)."""
+_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_REST = _NAME_FIRST | frozenset("_.-")
+if TYPE_CHECKING:
+    NAME_RE: re.Pattern[str]
+
+
+def is_name(text: str) -> bool:
+    """NAME_RE.fullmatch(text) is not None."""
+    return bool(text) and text[0] in _NAME_FIRST and set(text) <= _NAME_REST
+
+
+def __getattr__(name: str) -> object:
+    if name == "NAME_RE":
+        import re
+
+        value = globals()[name] = re.compile(NAME_PATTERN)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # well-known error codes (SPEC.md, Error)
 UNKNOWN, INCOMPATIBLE_VERSION, UNSUPPORTED_FIELD, UNKNOWN_CONTAINER = 0, 1, 2, 3
@@ -48,7 +66,7 @@ def at_least(v: str, minimum: str) -> bool:
 def validate_container_id(cid: str) -> str:
     if not cid:
         raise CniError(INVALID_ENV, "missing containerID")
-    if not NAME_RE.fullmatch(cid):
+    if not is_name(cid):
         raise CniError(INVALID_ENV, "invalid characters in containerID", cid)
     return cid
 
@@ -56,7 +74,7 @@ def validate_container_id(cid: str) -> str:
 def validate_network_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise CniError(INVALID_CONFIG, "missing network name")
-    if not NAME_RE.fullmatch(name):
+    if not is_name(name):
         raise CniError(INVALID_CONFIG, "invalid characters found in network name", name)
     return name
 
