@@ -13,6 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Never imported by the ADD/DEL path (nor by importing its modules): each costs ~0.5-3 ms per call, or pulls
@@ -80,3 +84,61 @@ def test_add_and_del_paths_stay_light(tmp_path: Path) -> None:
         """, tmp_path)
     assert {"cnictl.store", "cnictl.ipam.hostlocal", "cnictl.netlink.rtnl"} <= mods  # the probe ran
     assert not sorted(mods & set(OFF_THE_PATH))
+
+
+def _outcome(f: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+    try:
+        return ("ok", repr(f(*args, **kwargs)))
+    except Exception as e:  # noqa: BLE001 - the same error, in the same words, is the point
+        return ("error", type(e), str(e))
+
+
+def test_jsonlite_is_json() -> None:
+    """cnictl.cni.jsonlite gives json's text, values and errors (random documents, odd inputs, odd types)."""
+    import enum
+    import random
+
+    from cnictl.cni import jsonlite
+
+    class Num(enum.IntEnum):
+        A = 1
+
+    class Text(str):
+        pass
+
+    rnd = random.Random(10)
+    atoms = [None, True, False, 0, -1, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf"), "", "a",
+             "é", "\u2028", "\x00\x1f", '"\\', "\ud800", "日本", Num.A, Text("s"), 3.0]
+
+    def doc(depth: int = 0) -> Any:
+        r = rnd.random()
+        if depth > 4 or r < 0.4:
+            return rnd.choice(atoms)
+        if r < 0.7:
+            return [doc(depth + 1) for _ in range(rnd.randint(0, 4))]
+        if r < 0.75:
+            return tuple(doc(depth + 1) for _ in range(rnd.randint(0, 3)))
+        keys = ["k", "é", "", "x y", 1, 2.5, None, True] if r < 0.8 else ["k", "é", "", "x y", "z"]
+        return {rnd.choice(keys): doc(depth + 1) for _ in range(rnd.randint(0, 4))}
+
+    for _ in range(3000):
+        o = doc()
+        for indent in (None, 0, 1, 2):
+            assert _outcome(jsonlite.dumps, o, indent=indent) == _outcome(json.dumps, o, indent=indent)
+        text = json.dumps(o)
+        for t in (text, f" \n{text}\t ", text.encode(), text.encode("utf-16"), b"\xef\xbb\xbf" + text.encode(),
+                  "\ufeff" + text, text + " x", text[:-1], text.encode("utf-32-le")):
+            assert _outcome(jsonlite.loads, t) == _outcome(json.loads, t), t
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    deep: list[Any] = []
+    inner = deep
+    for _ in range(300):
+        inner.append([])
+        inner = inner[0]
+    for o in (cycle, deep, {1: 2}, object(), Text("x"), {"a": Num.A}):
+        for indent in (None, 1):
+            assert _outcome(jsonlite.dumps, o, indent=indent) == _outcome(json.dumps, o, indent=indent)
+    for t in ("", " ", "nul", "[1,]", '{"a":1,}', '"\\x"', '"a\nb"', "[" * 5000 + "]" * 5000, "NaN", "-Infinity",
+              "1e999", "01", "1.", "[1 2]", b"\xff\xff", b"", bytearray(b"[1]"), 5, None, "[1]\x00"):
+        assert _outcome(jsonlite.loads, t) == _outcome(json.loads, t), t
