@@ -17,6 +17,7 @@ from collections.abc import Callable
 from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
 from cnictl.host import Host
 from cnictl.model import Attachment, Network, random_mac, validate_mac
+from cnictl.netns import NetnsRef
 from cnictl.ops.ipam import _predict, _ranges
 from cnictl.ops.ports import _port_specs, _publish_plan, _unpublish_plan, _v4
 from cnictl.ops.requests import AttachRequest, attach_call
@@ -36,44 +37,79 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
     ports=...)` still works (attach_call). *reserve_hook* (used by the CNI plugin) receives the ReserveIP step and returns
     the step that reserves the addresses instead (a ReserveIP, or a subclass taking leases from elsewhere).
     *hairpin* True: the bridge port is in hairpin mode for the attachment's whole life (the CNI plugin's
-    `hairpinMode`, for a chained portmap); None/False: only while cnictl publishes ports of it."""
+    `hairpinMode`, for a chained portmap); None/False: only while cnictl publishes ports of it.
+
+    Validation (no side effects) comes first, then the plan, then applying it under the shared state lock."""
     req, opts = attach_call(req, args, settings)
     opts = opts or RunOptions()
     network, netns, ifname, ip, mac = req.network, req.netns, req.ifname, req.ip, req.mac
     container_id, ports, hairpin = req.container_id, req.ports, req.hairpin
-    from cnictl.drivers import get_driver
-    from cnictl.ipam.allocator import parse_ip
-    from cnictl.ipam.hostlocal import HostLocalStore
-    from cnictl.ipam.steps import ReserveIP
     from cnictl.ports import PortSpec
 
     store, net, ref, key = _endpoint(host, network, netns, ifname)
     mac = validate_mac(mac)
     specs = _port_specs(host, net, ports, PortSpec.parse)
-    cid = container_id or ref.key
-    if not cid or any(c in cid for c in "\r\n/") or len(cid) > 255:
-        raise ConfigError(f'bad container id "{cid}": use up to 255 characters without "/" or line breaks')
+    cid = _container_id(container_id or ref.key)
     ranges = _ranges(net)
-    requested = []
-    if ip is not None:
-        want = parse_ip(ip, "--ip")
-        rng = next((r for r in ranges if r.in_subnet(want)), None)
-        if rng is None:
-            subnets = ", ".join(s.subnet for s in net.subnets)
-            raise ConfigError(f"requested IP {want} is outside {subnets}", hint=f"pick an address inside network {network}")
-        if rng.gateway == want:
-            raise ConfigError(f"requested IP {want} is the gateway of {network}", hint="pick another address")
-        if want.version == 4 and want in (rng.subnet.network_address, rng.subnet.broadcast_address):
-            raise ConfigError(f"requested IP {want} is the network or broadcast address of {rng.subnet}")
-        requested.append(want)
+    requested = _requested_ip(net, ranges, ip)
     existing = store.get_attachment(network, key)
     if existing is not None:
-        if ip is not None and not any(a.split("/")[0] == str(requested[0]) for a in existing.addresses):
-            raise ConflictError(
-                f"{ref.spec}/{ifname} is already attached to {network} with {', '.join(existing.addresses)}",
-                hint=f"detach first: {cli(f'detach {network} {ref.spec}')}",
-            )
-        return Outcome(existing.to_dict(), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
+        return _already_attached(existing, ref, ifname, requested)
+    ipam = _check_target(host, net, ref, ifname, requested, dry_run=opts.dry_run)
+    mac = _link_mac(store, net, mac)
+    att = _new_attachment(net, cid, ref, ifname, mac, hairpin)
+    plan, reserve = _attach_plan(host, store, net, att, ref, ipam, ranges, requested, specs, reserve_hook,
+                                 dry_run=opts.dry_run)
+    if opts.dry_run:
+        att.addresses = [lease.cidr for lease in reserve.leases]
+        return Outcome(att.to_dict(), plan)
+    _apply_attach(host, store, plan, opts, net, ref, ifname)
+    return Outcome(att.to_dict(), plan, applied=True)
+
+
+# ---- attach: validation (nothing is changed) --------------------------------------------
+def _container_id(cid: str) -> str:
+    if not cid or any(c in cid for c in "\r\n/") or len(cid) > 255:
+        raise ConfigError(f'bad container id "{cid}": use up to 255 characters without "/" or line breaks')
+    return cid
+
+
+def _requested_ip(net: Network, ranges: list[Any], ip: str | None) -> list[Any]:
+    """The --ip address as a list (empty without one), checked against the network's ranges."""
+    from cnictl.ipam.allocator import parse_ip
+
+    if ip is None:
+        return []
+    network = net.name
+    want = parse_ip(ip, "--ip")
+    rng = next((r for r in ranges if r.in_subnet(want)), None)
+    if rng is None:
+        subnets = ", ".join(s.subnet for s in net.subnets)
+        raise ConfigError(f"requested IP {want} is outside {subnets}", hint=f"pick an address inside network {network}")
+    if rng.gateway == want:
+        raise ConfigError(f"requested IP {want} is the gateway of {network}", hint="pick another address")
+    if want.version == 4 and want in (rng.subnet.network_address, rng.subnet.broadcast_address):
+        raise ConfigError(f"requested IP {want} is the network or broadcast address of {rng.subnet}")
+    return [want]
+
+
+def _already_attached(existing: Attachment, ref: NetnsRef, ifname: str, requested: list[Any]) -> Outcome:
+    """Attaching again is success with a notice, unless another address is asked for than the one it has."""
+    network = existing.network
+    if requested and not any(a.split("/")[0] == str(requested[0]) for a in existing.addresses):
+        raise ConflictError(
+            f"{ref.spec}/{ifname} is already attached to {network} with {', '.join(existing.addresses)}",
+            hint=f"detach first: {cli(f'detach {network} {ref.spec}')}",
+        )
+    return Outcome(existing.to_dict(), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
+
+
+def _check_target(host: Host, net: Network, ref: NetnsRef, ifname: str, requested: list[Any], *,
+                  dry_run: bool) -> Any:
+    """The namespace exists, the requested address is free, and (dry run) the interface name too; the IPAM store."""
+    from cnictl.ipam.hostlocal import HostLocalStore
+
+    network = net.name
     fd = host.netns_fd(ref)  # raises NetnsNotFoundError
     del fd
     ipam = HostLocalStore(host.paths.ipam_root / network)
@@ -81,19 +117,34 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
         holder = ipam.directory / str(want)
         if holder.exists():
             raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: {cli('ipam show ' + network)}")
-    def ifname_taken() -> ConflictError | None:
-        if host.nl_for(ref).link_index(ifname, cached=False) is None:
-            return None
-        return ConflictError(f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname")
-
     # A real run learns this from the kernel (EEXIST when the veth is created, then rolled back), which
     # saves a netlink round trip on every attach; a dry run asks first.
-    if opts.dry_run and (taken := ifname_taken()) is not None:
+    if dry_run and (taken := _ifname_taken(host, ref, ifname)) is not None:
         raise taken
-    driver = get_driver(net.driver)
-    mac = driver.check_attach(net, mac, store)  # refuses what the driver cannot do; "": the parent's MAC
-    hname = driver.host_ifname(net, ref.key, ifname)  # "": no host-side link (macvlan)
-    att = Attachment(
+    return ipam
+
+
+def _ifname_taken(host: Host, ref: NetnsRef, ifname: str) -> ConflictError | None:
+    if host.nl_for(ref).link_index(ifname, cached=False) is None:
+        return None
+    return ConflictError(f'interface "{ifname}" already exists in {ref.spec}', hint="pick another name with --ifname")
+
+
+def _link_mac(store: Store, net: Network, mac: str | None) -> str | None:
+    """The MAC the container's link gets ("": the parent's, None: a random one); refuses what the driver cannot do."""
+    from cnictl.drivers import get_driver
+
+    return get_driver(net.driver).check_attach(net, mac, store)
+
+
+# ---- attach: planning and applying ------------------------------------------------------
+def _new_attachment(net: Network, cid: str, ref: NetnsRef, ifname: str, mac: str | None,
+                    hairpin: bool | None) -> Attachment:
+    from cnictl.drivers import get_driver
+
+    network = net.name
+    hname = get_driver(net.driver).host_ifname(net, ref.key, ifname)  # "": no host-side link (macvlan)
+    return Attachment(
         network=network,
         container_id=cid,
         netns=ref.spec,
@@ -106,17 +157,31 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
         created=_now(),
         hairpin=bool(hairpin) and bool(hname),  # a setting of the host-side port (a bridge port)
     )
-    predicted = _predict(ipam, ranges, requested) if opts.dry_run else []
-    reserve = ReserveIP(ipam, ranges, cid, ifname, requested, predicted)
+
+
+def _attach_plan(host: Host, store: Store, net: Network, att: Attachment, ref: NetnsRef, ipam: Any, ranges: list[Any],
+                 requested: list[Any], specs: list[Any], reserve_hook: Callable[[Any], Any] | None, *,
+                 dry_run: bool) -> tuple[Plan, Any]:
+    """The driver's steps with the address reservation, the published ports, and the record: (plan, reserve step)."""
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.steps import ReserveIP
+
+    ifname = att.ifname
+    predicted = _predict(ipam, ranges, requested) if dry_run else []
+    reserve = ReserveIP(ipam, ranges, att.container_id, ifname, requested, predicted)
     if reserve_hook is not None:
         reserve = reserve_hook(reserve)
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
     if specs:
         plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases)))
     plan.add(SaveAttachment(store, att, lambda: [lease.cidr for lease in reserve.leases], [s.to_dict() for s in specs]))
-    if opts.dry_run:
-        att.addresses = [lease.cidr for lease in reserve.leases]
-        return Outcome(att.to_dict(), plan)
+    return plan, reserve
+
+
+def _apply_attach(host: Host, store: Store, plan: Plan, opts: RunOptions, net: Network, ref: NetnsRef,
+                  ifname: str) -> None:
+    """Run the plan under the shared state lock; an interface name the kernel found taken is reported as such."""
+    network = net.name
     try:
         with store.locked(exclusive=False):
             if not store.network_path(network).exists():  # removed while we were planning
@@ -124,14 +189,12 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
             try:
                 _run(host, plan, opts)
             except ConflictError:
-                taken = ifname_taken()
+                taken = _ifname_taken(host, ref, ifname)
                 if taken is not None:
                     raise taken from None
                 raise
     finally:
         host.forget(ref)  # no socket or fd per namespace outlives its attach
-    return Outcome(att.to_dict(), plan, applied=True)
-
 
 
 def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any) -> Plan:
