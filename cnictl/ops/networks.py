@@ -20,13 +20,14 @@ from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.firewall import _open_peers
 from cnictl.ops.runner import Outcome, RunOptions, _now, _run
 from cnictl.plan import Plan
-from cnictl.store import SaveNetwork, Store
+from cnictl.store import RemoveNetwork, SaveNetwork, Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from typing import Any
 
     from cnictl.cni.emit import RemoveConflist, WriteConflist
+    from cnictl.model import Attachment
 
 DEFAULT_POOL = "10.89.0.0/16"
 DEFAULT_POOL_PREFIX = 24
@@ -163,10 +164,7 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
                         f'subnet {s.subnet} overlaps {o.subnet} of network "{other.name}"{driver.overlap_note(net, other)}',
                         hint=f"pick a free range, see: {cli('net ls')}",
                     )
-    plan = driver.plan_create(host, net, _open_peers(others, net))
-    if req.cni_conf_dir:
-        plan.add(_write_conflist(host, net, req.cni_conf_dir))
-    plan.add(SaveNetwork(store, net))
+    plan = _create_plan(host, store, net, others, req.cni_conf_dir)
     if opts.dry_run:
         return Outcome(net.to_dict(), plan)
     _run(host, plan, opts)  # the caller holds the exclusive state lock
@@ -177,6 +175,17 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
             fam = "IPv4" if "ipv4" in step.key else "IPv6"
             notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
     return Outcome(net.to_dict(), plan, notices, applied=True)
+
+
+def _create_plan(host: Host, store: Store, net: Network, others: list[Network], cni_conf_dir: str | None = None) -> Plan:
+    """What `net create` applies for a validated *net*: the driver's steps, the conflist, the record."""
+    from cnictl.drivers import get_driver
+
+    plan = get_driver(net.driver).plan_create(host, net, _open_peers(others, net))
+    if cni_conf_dir:
+        plan.add(_write_conflist(host, net, cni_conf_dir))
+    plan.add(SaveNetwork(store, net))
+    return plan
 
 
 def _write_conflist(host: Host, net: Network, directory: str) -> WriteConflist:
@@ -223,10 +232,6 @@ def inspect_network(host: Host, name: str) -> dict[str, Any]:
 
 def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
     opts = opts or RunOptions()
-    from cnictl.drivers import get_driver
-    from cnictl.ipam.hostlocal import HostLocalStore
-    from cnictl.ipam.steps import DestroyIpamDir
-
     validate_network_name(name)
     store = Store(host.paths)
     net = store.get_network(name)
@@ -237,15 +242,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
             f'network "{name}" still has {len(atts)} attachment(s): {who}',
             hint=f"detach them first or use: {cli(f'net rm {name} --force')}",
         )
-    driver = get_driver(net.driver)
-    ipam = HostLocalStore(host.paths.ipam_root / name)
-    plan = Plan()
-    for att in atts:
-        plan.extend(_detach_plan(host, store, net, att, ipam))
-    plan.extend(driver.plan_delete(host, net, _open_peers(store.networks(), net)))
-    if net.cni_conf_dir:
-        plan.add(_remove_conflist(net))
-    plan.add(DestroyIpamDir(ipam))
+    plan = _delete_plan(host, store, net, atts)
     if opts.dry_run:
         return Outcome({"name": name, "removed": False}, plan)
     with store.locked(exclusive=True):
@@ -255,6 +252,24 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
                 f'network "{name}" was only partly removed: ' + "; ".join(errors),
                 hint=f"fix the cause and run {cli('net rm ' + name)} again",
             )
-        store.delete_network(name)
     return Outcome({"name": name, "removed": True, "detached": len(atts)}, plan, applied=True)
+
+
+def _delete_plan(host: Host, store: Store, net: Network, atts: list[Attachment]) -> Plan:
+    """What `net rm` runs: detach every attachment, the driver's teardown, the conflist, the IPAM directory,
+    and last the record, which goes only when all the rest went (RemoveNetwork is clean_only)."""
+    from cnictl.drivers import get_driver
+    from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ipam.steps import DestroyIpamDir
+
+    ipam = HostLocalStore(host.paths.ipam_root / net.name)
+    plan = Plan()
+    for att in atts:
+        plan.extend(_detach_plan(host, store, net, att, ipam))
+    plan.extend(get_driver(net.driver).plan_delete(host, net, _open_peers(store.networks(), net)))
+    if net.cni_conf_dir:
+        plan.add(_remove_conflist(net))
+    plan.add(DestroyIpamDir(ipam))
+    plan.add(RemoveNetwork(store, net.name))
+    return plan
 
