@@ -46,6 +46,8 @@ class Progress:
 
 
 PROGRESS = Progress()
+# what an interrupt before any change reports (the SIGINT handler of cnictl.cli.entry and cnictl.cli.main.run)
+NOTHING_CHANGED = "interrupted; nothing was changed"
 
 
 @contextlib.contextmanager

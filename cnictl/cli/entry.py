@@ -18,9 +18,7 @@ from __future__ import annotations
 import os
 import signal
 
-from cnictl.plan import PROGRESS
-
-NOTHING_CHANGED = "interrupted; nothing was changed"
+from cnictl.plan import NOTHING_CHANGED, PROGRESS
 
 # the root's options that take a value (cnictl.cli.main.root), and its flags that may come before a command
 ROOT_VALUED = ("--netns", "--state-dir", "--firewall")

@@ -172,9 +172,8 @@ def run(tree: typer.Typer | None = None) -> None:
 
 def _interrupted() -> None:
     """Report an interrupt by what it met, and exit."""
-    from cnictl.cli.entry import NOTHING_CHANGED
     from cnictl.errors import Interrupted, RollbackIncompleteError, cli
-    from cnictl.plan import PROGRESS
+    from cnictl.plan import NOTHING_CHANGED, PROGRESS
 
     if PROGRESS.phase == "done":
         sys.stderr.write("cnictl: interrupted after the change completed; it was kept\n")
