@@ -16,11 +16,10 @@ from cnictl.cli.options import (
     QuietOpt,
     State,
 )
-from cnictl.render.output import Column, human_count
+from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Show and release IP address reservations.")
-ALLOCATION_COLUMNS = [Column("ip", "IP", no_wrap=True), Column("container_id", "CONTAINER ID"),
-                      Column("ifname", "IFNAME", no_wrap=True), Column("netns", "NETNS")]
+ALLOCATION_COLUMNS = views.ALLOCATION_COLUMNS
 
 
 @app.command("show", epilog="Example: cnictl ipam show lab")
@@ -40,24 +39,7 @@ def show(
     from cnictl.ops import ipam
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    data = ipam.ipam_show(st.host(), network)
-    out = st.out
-    if out.json_mode:
-        out.json(data if network is None else data[0])
-        return
-    allocations = [dict(a, network=d["network"]) for d in data for a in d["allocations"]]
-    if out.quiet or out.fmt == "tsv":
-        out.table(allocations, [Column("network", "NETWORK"), *ALLOCATION_COLUMNS], key="ip")
-        return
-    for i, d in enumerate(data):
-        if i:
-            out.line("")
-        for s in d["subnets"]:
-            cap = human_count(s["capacity"])
-            out.prose(f"{d['network']}: {s['subnet']}", f"gateway {s['gateway']}", f"range {s['range']}",
-                      f"used {s['used']}/{cap if cap.isdigit() else f'({cap})'} free {human_count(s['free'])}")
-        if d["allocations"]:
-            out.table(d["allocations"], ALLOCATION_COLUMNS, key="ip")
+    views.ipam(st.out, ipam.ipam_show(st.host(), network), single=network is not None)
 
 
 @app.command("release", epilog="Example: cnictl ipam release lab 10.20.0.5")

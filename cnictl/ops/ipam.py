@@ -20,6 +20,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from cnictl.ops.requests import IpamView
+
 
 def _ranges(net: Network) -> list[Any]:
     from cnictl.ipam.allocator import Range
@@ -46,9 +48,10 @@ def _predict(ipam: Any, ranges: list[Any], requested: list[Any]) -> list[Any]:
     return out
 
 
-def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
+def ipam_show(host: Host, network: str | None = None) -> list[IpamView]:
     from cnictl.drivers import get_driver
     from cnictl.ipam.hostlocal import HostLocalStore
+    from cnictl.ops.requests import AllocationView, IpamView, SubnetUsage
 
     store = Store(host.paths)
     nets = [store.get_network(validate_network_name(network))] if network else store.networks()
@@ -62,24 +65,23 @@ def ipam_show(host: Host, network: str | None = None) -> list[dict[str, Any]]:
         subnets = []
         for rng in ranges:
             used = sum(1 for a in allocs if rng.contains(a.ip))
-            subnets.append({
-                "subnet": str(rng.subnet),
-                "gateway": str(rng.gateway) if rng.gateway else None,
-                "range": f"{rng.range_start}-{rng.range_end}",
-                "capacity": rng.capacity(),
-                "used": used,
-                "free": rng.capacity() - used,
-            })
-        out.append({
-            "network": net.name,
-            "directory": str(ipam.directory),
-            "subnets": subnets,
-            "allocations": [
-                {"ip": str(a.ip), "container_id": a.container_id, "ifname": a.ifname,
-                 "netns": owners.get((a.container_id, a.ifname))}
+            subnets.append(SubnetUsage(
+                subnet=str(rng.subnet),
+                gateway=str(rng.gateway) if rng.gateway else None,
+                range=f"{rng.range_start}-{rng.range_end}",
+                capacity=rng.capacity(),
+                used=used,
+                free=rng.capacity() - used,
+            ))
+        out.append(IpamView(
+            network=net.name,
+            directory=str(ipam.directory),
+            subnets=subnets,
+            allocations=[
+                AllocationView(str(a.ip), a.container_id, a.ifname, owners.get((a.container_id, a.ifname)))
                 for a in allocs
             ],
-        })
+        ))
     return out
 
 
