@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from cnictl import fsutil
-from cnictl.cni import jsonlite as json  # json's loads/load/dumps without importing json (start-up time)
+from cnictl import jsonlite as json  # json's loads/load/dumps without importing json (start-up time)
 from cnictl.errors import NotFoundError, cli
 from cnictl.host import Paths
 from cnictl.model import Attachment, Network

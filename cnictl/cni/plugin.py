@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cnictl.cni import jsonlite as json  # json's loads/dumps without importing json (start-up time)
+from cnictl import jsonlite as json  # json's loads/dumps without importing json (start-up time)
 from cnictl.cni import plugin_conf as C
 from cnictl.cni import plugin_result as R
 from cnictl.cni import types as T

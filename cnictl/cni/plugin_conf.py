@@ -12,7 +12,7 @@ Every error is a `CniError` with the spec's code: 4 for the environment, 6 for J
 
 from __future__ import annotations
 
-from cnictl.cni import jsonlite as json  # json's loads/dumps without importing json (start-up time)
+from cnictl import jsonlite as json  # json's loads/dumps without importing json (start-up time)
 from cnictl.cni import types as T
 from cnictl.errors import CnictlError, CniError
 from cnictl.record import field, record

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from cnictl.cni import jsonlite as json  # json's loads/dumps without importing json (start-up time)
+from cnictl import jsonlite as json  # json's loads/dumps without importing json (start-up time)
 from cnictl.cni import types as T
 from cnictl.errors import CnictlError, CniError
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Never imported by the ADD/DEL path (nor by importing its modules): each costs ~0.5-3 ms per call, or pulls
 # enum/typing in. ctypes is loaded on the first libc call (setns), not at import; JSON goes through
-# cnictl.cni.jsonlite (the _json accelerator without the json package).
+# cnictl.jsonlite (the _json accelerator without the json package).
 OFF_THE_PATH = (
     "json", "threading", "ctypes", "signal", "socket", "selectors", "shlex", "importlib", "struct", "typing",
     "dataclasses", "inspect", "subprocess", "logging", "tempfile", "asyncio", "pyroute2", "typer", "click",
@@ -94,11 +94,11 @@ def _outcome(f: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
 
 
 def test_jsonlite_is_json() -> None:
-    """cnictl.cni.jsonlite gives json's text, values and errors (random documents, odd inputs, odd types)."""
+    """cnictl.jsonlite gives json's text, values and errors (random documents, odd inputs, odd types)."""
     import enum
     import random
 
-    from cnictl.cni import jsonlite
+    from cnictl import jsonlite
 
     class Num(enum.IntEnum):
         A = 1

@@ -1,4 +1,4 @@
-"""`json.loads`/`json.load`/`json.dumps` for cnictl-cni's hot path, without importing the json package.
+"""`json.loads`/`json.load`/`json.dumps` for the plugin and the state store, without importing the json package.
 
 `import json` compiles five regular expressions and with them loads `re` and `enum`: ~1-6 ms on every
 plugin call (one process per ADD/DEL/VERSION). The work itself is done by the C accelerator `_json` that
