@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from cnictl import fsutil
 from cnictl.errors import CnictlError, ConfigError, ConflictError, cli
 from cnictl.model import validate_ifname, validate_mtu
-from cnictl.netns import NetnsRef, entered
+from cnictl.netns import NetnsRef, entered, same_netns
 from cnictl.ops.runner import Outcome, RunOptions, _now
 from cnictl.plan import Plan, Step
 
@@ -234,11 +234,6 @@ def _present(host: Host, ref: NetnsRef, ifname: str) -> bool | None:
         return None
 
 
-def _same_netns(host: Host, a: NetnsRef, b: NetnsRef) -> bool:
-    sa, sb = os.fstat(host.netns_fd(a)), os.fstat(host.netns_fd(b))
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-
-
 def _first_free(taken: set[str]) -> str:
     n = 1
     while f"{DEFAULT_PREFIX}{n}" in taken:
@@ -290,7 +285,7 @@ def link_add(
     validate_mtu(mtu, ipv6=any(":" in c for c in cidrs1 + cidrs2))
     host.netns_fd(ref1)  # both namespaces must exist (NetnsNotFoundError, exit 3)
     host.netns_fd(ref2)
-    same = _same_netns(host, ref1, ref2)
+    same = same_netns(host.netns_fd(ref1), host.netns_fd(ref2))
     if same and if1 is not None and if1 == if2:
         raise ConfigError(f'both ends would be "{if1}" in the same namespace {ref1.spec}',
                           hint=f"give them different names, e.g. {ref1.spec}:{if1} {ref2.spec}:{_first_free({if1})}")
