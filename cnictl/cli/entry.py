@@ -9,8 +9,9 @@ and cnictl.plan, so the handler is in place a millisecond after the interpreter 
 `cnictl attach` and `cnictl detach` run once per container, from scripts: main() builds a command tree of
 just the top-level command the line names (cnictl.cli.main.build(only=...)), so the other commands'
 modules are neither imported nor turned into click commands; typer still parses the line. The root's
---help gets every top-level command with each group as its help line alone. An unknown command and shell
-completion get the whole tree (its "did you mean", every name). See docs/performance.md.
+--help is printed by cnictl.cli.roothelp without typer, byte for byte typer's screen (where it cannot be,
+typer prints it from every top-level command with each group as its help line alone). An unknown command
+and shell completion get the whole tree (its "did you mean", every name). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -52,11 +53,19 @@ def main() -> None:
     install()
     import sys
 
+    word = command_word(sys.argv[1:])
+    completing = "_CNICTL_COMPLETE" in os.environ  # shell completion may complete any command
+    if word == "" and not completing:  # the root's own help: printed without typer when it can be
+        from cnictl.cli import roothelp
+
+        shown = roothelp.show(no_args=not sys.argv[1:])
+        if shown is not None:
+            _flush_and_exit(shown)
+
     from cnictl.cli.main import COMMANDS, GROUPS, build, run
 
-    word = command_word(sys.argv[1:])
     tree = None  # the whole tree
-    if "_CNICTL_COMPLETE" in os.environ:  # shell completion may complete any command
+    if completing:
         pass
     elif word in GROUPS or word in COMMANDS:
         tree = build(only=(word,))

@@ -3,7 +3,9 @@
 The tree is built on demand: `app` (the whole tree, as the tests and scripts/gen_docs.py use it) is made on
 first access, and build(only=...) makes a tree of just the named top-level commands, which is what
 cnictl.cli.entry runs for `cnictl attach` and `cnictl detach` (see docs/performance.md). Both trees share
-the root callback and every setting, so a command parses, helps and fails the same in either.
+the root callback and every setting, so a command parses, helps and fails the same in either. The root's
+name, help, epilog, top-level commands (GROUPS, COMMANDS) and own options are plain data in
+cnictl.cli.rootspec, which cnictl.cli.roothelp prints the root's --help from without typer.
 """
 
 from __future__ import annotations
@@ -16,21 +18,14 @@ import typer
 from typer import Abort
 from typer.exceptions import TyperException
 
-from cnictl.cli import complete, state
+from cnictl.cli import complete, rootspec, state
 from cnictl.cli.helpfmt import HelpGroup
 from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, QuietOpt, State
+from cnictl.cli.rootspec import COMMANDS, FIREWALL, GROUPS, NETNS, STATE_DIR, VERSION
 
 if TYPE_CHECKING:
     app: typer.Typer
 
-# top-level command groups, in --help order: name -> module (each has `app`, a typer.Typer)
-GROUPS = ("net", "ns", "ipam", "forward", "port", "fw", "link", "cni")
-# top-level commands: name -> (module, function, the module's epilog constant)
-COMMANDS = {
-    "attach": ("attach", "attach", "ATTACH_EPILOG"),
-    "detach": ("attach", "detach", "DETACH_EPILOG"),
-    "doctor": ("doctor", "doctor", "EPILOG"),
-}
 
 
 def build(only: tuple[str, ...] | None = None, *, listing: bool = False) -> typer.Typer:
@@ -41,14 +36,14 @@ def build(only: tuple[str, ...] | None = None, *, listing: bool = False) -> type
     import importlib
 
     root_app = typer.Typer(
-        name="cnictl",
+        name=rootspec.NAME,
         cls=HelpGroup,
         no_args_is_help=True,
         rich_markup_mode="markdown",
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-        help="Host and container networking on Linux: namespaces, bridges, veth pairs, IPAM, forwarding and nftables.",
-        epilog="Example: cnictl net create lab --subnet 10.20.0.0/24 && cnictl ns add web && cnictl attach lab web",
+        context_settings={"help_option_names": rootspec.HELP_OPTION_NAMES},
+        help=rootspec.HELP,
+        epilog=rootspec.EPILOG,
     )
     for name in GROUPS:
         if listing:
@@ -85,25 +80,23 @@ def root(
     ctx: typer.Context,
     netns: Annotated[
         str | None,
-        typer.Option("--netns", metavar="HOST", envvar="CNICTL_NETNS", autocompletion=complete.namespaces,
-                     help="Act as if the named network namespace were the machine."),
+        typer.Option(*NETNS.opts, metavar=NETNS.metavar, envvar=NETNS.envvar, autocompletion=complete.namespaces,
+                     help=NETNS.help),
     ] = None,
     state_dir: Annotated[
-        str | None,
-        typer.Option("--state-dir", metavar="DIR", envvar="CNICTL_STATE_DIR",
-                     help="Keep all persistent state (networks, attachments, IPAM) under DIR."),
+        str | None, typer.Option(*STATE_DIR.opts, metavar=STATE_DIR.metavar, envvar=STATE_DIR.envvar,
+                                 help=STATE_DIR.help),
     ] = None,
     firewall: Annotated[
-        str, typer.Option("--firewall", metavar="BACKEND", envvar="CNICTL_FIREWALL",
-                          autocompletion=complete.words("nftables", "iptables", "none"),
-                          help="Firewall backend for new networks: nftables, iptables or none.")
-    ] = "nftables",
+        str, typer.Option(*FIREWALL.opts, metavar=FIREWALL.metavar, envvar=FIREWALL.envvar,
+                          autocompletion=complete.words("nftables", "iptables", "none"), help=FIREWALL.help)
+    ] = FIREWALL.default or "nftables",
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
     dry_run: DryRunOpt = False,
     explain: ExplainOpt = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool, typer.Option(*VERSION.opts, callback=_version, is_eager=True, help=VERSION.help)
     ] = False,
 ) -> None:
     """Host and container networking on Linux.
