@@ -259,7 +259,9 @@ def worker_insert_cnictl(spec: dict[str, Any]) -> dict[str, Any]:
         # the batch port_publish sends for one port (port infra re-added + 2 elements), if this cnictl has it
         batch_prefix: list[dict[str, Any]] | None = None
         with contextlib.suppress(AttributeError, TypeError, ValueError):
-            batch_prefix = list(host.fw.infra_commands()[0])
+            from cnictl.firewall import get_backend
+
+            batch_prefix = list(get_backend(host.firewall_name).infra_commands()[0])
 
         # warm-up: one of each, untimed
         ops.port_publish(host, LIB_NET, target, f"{RAW_PORT - 1}:80")

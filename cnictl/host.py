@@ -1,8 +1,10 @@
-"""The machine cnictl acts on: its network namespace, state directories, netlink sockets and firewall.
+"""The machine cnictl acts on: its network namespace, state directories and netlink sockets.
 
 `Host(netns="h1")` makes a named namespace stand in for the machine: entering it moves this
 thread there, so links, nftables rules and sysctls all land in it, and its state directory is
 kept apart from other hosts' (/var/lib/cnictl/netns/h1 unless --state-dir says otherwise).
+Firewall backends are not kept here: a use case builds the one a network names
+(`cnictl.firewall.get_backend`) and hands it to the plans that need it.
 
     >>> Host(state_dir="/tmp/x").paths.ipam_root
     PosixPath('/tmp/x/ipam')
@@ -21,7 +23,6 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     import _socket
 
-    from cnictl.firewall.base import FirewallBackend
     from cnictl.netlink.client import Netlink
 
 DEFAULT_STATE_DIR = "/var/lib/cnictl"
@@ -103,14 +104,13 @@ class Host:
     ) -> None:
         self.netns = NetnsRef.parse(netns) if netns else None
         self.paths = resolve_paths(state_dir, self.netns.key if self.netns else None)
-        self.firewall_name = firewall
+        self.firewall_name = firewall  # --firewall: the backend new networks are given (the name only)
         from cnictl import errors
 
         errors.CLI_PREFIX = self.cli_prefix()  # hints printed from now on reach this host and state
         self._nl: Netlink | None = None
         self._nl_in: dict[str, Netlink] = {}
         self._fds: dict[str, int] = {}
-        self._fws: dict[str, FirewallBackend] = {}
         self._home_fd: int | None = None
         self._own_fd: int | None = None
         self._raw: _socket.socket | None = None
@@ -132,9 +132,6 @@ class Host:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        for backend in self._fws.values():
-            backend.close()
-        self._fws.clear()
         if self._own_fd is not None:
             os.close(self._own_fd)
             self._own_fd = None
@@ -201,20 +198,6 @@ class Host:
         fd = self._fds.pop(ref.path, None)
         if fd is not None:
             os.close(fd)
-
-    @property
-    def fw(self) -> FirewallBackend:
-        """The backend chosen for this invocation (--firewall), used for new networks."""
-        return self.fw_for(self.firewall_name)
-
-    def fw_for(self, name: str) -> FirewallBackend:
-        """The backend of a network (each network keeps the one it was created with)."""
-        backend = self._fws.get(name)
-        if backend is None:
-            from cnictl.firewall import get_backend
-
-            backend = self._fws[name] = get_backend(name)
-        return backend
 
     # ---- explain helpers ---------------------------------------------------------------
     def cli_prefix(self) -> str:

@@ -160,13 +160,13 @@ def _known(host: Host, checks: list[Check]) -> Known:
 def firewall_leftovers(host: Host, known: Known) -> tuple[set[str], list[Check]]:
     """Every firewall backend, asked the same two questions: which bridges its rules name (evidence for
     `leftover_links`), and what of cnictl's it holds that no network accounts for."""
-    from cnictl.firewall import BACKENDS
+    from cnictl.firewall import BACKENDS, get_backend
 
     bridges: set[str] = set()
     found: list[Check] = []
     for name in BACKENDS:
         try:
-            backend = host.fw_for(name)
+            backend = get_backend(name)
             bridges |= backend.bridges_in_rules()
             found += [Check(x.check, FAIL, x.detail, x.hint) for x in backend.leftovers(known, host)]
         except CnictlError:  # rules that cannot be read: nothing to report from that backend

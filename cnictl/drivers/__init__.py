@@ -16,7 +16,7 @@ Adding a driver (a VXLAN one, say), in cnictl/drivers/vxlan.py:
         options_type = VxlanOptions
         request_options = (Option("vni", "--vni", int, None, "vni"),)   # flag, CNI key, default
         def validate(self, host, req, ctx): ...      # -> (Network(..., options=VxlanOptions(...)), notices)
-        def plan_create(self, host, net, peers=()): ...   # and plan_delete/plan_attach/plan_detach
+        def plan_create(self, host, net, fw): ...    # fw: FirewallContext; and plan_delete/plan_attach/plan_detach
         # then override the answers it has: host_link, firewall, publishes_ports, cni_plugin, ...
 
 plus its netlink steps in cnictl/netlink/ and `"vxlan": "cnictl.drivers.vxlan:VxlanDriver"` below. The CNI

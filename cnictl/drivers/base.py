@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
-    from cnictl.firewall.base import NetworkFirewall
+    from cnictl.firewall.base import FirewallBackend, NetworkFirewall
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
     from cnictl.ipam.steps import ReserveIP
@@ -59,6 +59,19 @@ class CreateContext:
     others: list[Network]
     firewall: str
     created: str
+
+
+@record(frozen=True)
+class FirewallContext:
+    """What `plan_create`/`plan_delete` are handed for the network's firewall, built by the use case (never
+    looked up by the driver): the backend (`cnictl.firewall.get_backend(net.firewall)`), the links of the other
+    --no-isolate networks on it (their `peer_link`), and whether no other recorded network has rules in that
+    backend (*last*: a teardown then takes the backend's shared objects with it, and explains so without
+    asking the kernel)."""
+
+    backend: FirewallBackend
+    peers: tuple[str, ...] = ()
+    last: bool = False
 
 
 class NetworkDriver:
@@ -98,10 +111,10 @@ class NetworkDriver:
         return ""
 
     # ---- plans --------------------------------------------------------------------------------
-    def plan_create(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+    def plan_create(self, host: Host, net: Network, fw: FirewallContext) -> Plan:
         raise NotImplementedError
 
-    def plan_delete(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+    def plan_delete(self, host: Host, net: Network, fw: FirewallContext) -> Plan:
         raise NotImplementedError
 
     def plan_attach(

@@ -26,7 +26,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
-    from cnictl.drivers.base import CreateContext
+    from cnictl.drivers.base import CreateContext, FirewallContext
     from cnictl.firewall.base import NetworkFirewall
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
@@ -128,7 +128,7 @@ class BridgeDriver(NetworkDriver):
         return same, have, want
 
     # ---- plans --------------------------------------------------------------------------------
-    def plan_create(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+    def plan_create(self, host: Host, net: Network, fw: FirewallContext) -> Plan:
         from cnictl.netlink.steps import AddAddr, AddBridge, SetUp
         from cnictl.plan import Plan
         from cnictl.sysctl import WriteSysctl
@@ -145,15 +145,15 @@ class BridgeDriver(NetworkDriver):
                 plan.add(WriteSysctl("net.ipv4.conf.all.forwarding", "1"))
             if net.has_ipv6:
                 plan.add(WriteSysctl("net.ipv6.conf.all.forwarding", "1"))
-        plan.add(host.fw_for(net.firewall).setup_network(firewall_of(net, peers)))
+        plan.add(fw.backend.setup_network(firewall_of(net, fw.peers)))
         return plan
 
-    def plan_delete(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+    def plan_delete(self, host: Host, net: Network, fw: FirewallContext) -> Plan:
         from cnictl.netlink.steps import DelAddr, DelLink
         from cnictl.plan import Plan
 
         o = options(net)
-        plan = Plan([host.fw_for(net.firewall).teardown_network(firewall_of(net, peers))])
+        plan = Plan([fw.backend.teardown_network(firewall_of(net, fw.peers), last=fw.last)])
         if o.managed_bridge:
             plan.add(DelLink(o.bridge))
         else:

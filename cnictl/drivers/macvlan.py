@@ -35,7 +35,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
-    from cnictl.drivers.base import CreateContext
+    from cnictl.drivers.base import CreateContext, FirewallContext
     from cnictl.host import Host
     from cnictl.ipam.hostlocal import HostLocalStore
     from cnictl.ipam.steps import ReserveIP
@@ -299,7 +299,7 @@ class MacvlanDriver(NetworkDriver):
         return ""
 
     # ---- plans --------------------------------------------------------------------------------
-    def plan_create(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+    def plan_create(self, host: Host, net: Network, fw: FirewallContext) -> Plan:
         from cnictl.ipam.hostlocal import HostLocalStore
         from cnictl.ipam.steps import ReserveIP
         from cnictl.netlink.child_steps import AddChild, AddVlan, ProbeChild
@@ -325,7 +325,7 @@ class MacvlanDriver(NetworkDriver):
         plan.add(SetUp(shim))
         return plan
 
-    def plan_delete(self, host: Host, net: Network, peers: tuple[str, ...] = ()) -> Plan:
+    def plan_delete(self, host: Host, net: Network, fw: FirewallContext) -> Plan:
         from cnictl.netlink.child_steps import DelChild
 
         o = options(net)

@@ -1,6 +1,7 @@
 """Firewall backends: nftables (default), iptables or none, built by name here and handed to drivers.
 
-`get_backend` is the one factory: `Host.fw_for` keeps one backend per name, and `cnictl doctor` asks
+`get_backend` is the one factory: a use case (cnictl.ops) builds the backend a network names and hands it
+to the plans (a driver's `plan_create`/`plan_delete` get it in a `FirewallContext`), and `cnictl doctor` asks
 each of `BACKENDS` the same questions. Every backend satisfies `cnictl.firewall.base.FirewallBackend`.
 
     >>> from cnictl.firewall import BACKENDS

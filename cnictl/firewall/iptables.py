@@ -188,7 +188,7 @@ class IptablesBackend:
     def setup_network(self, fw: NetworkFirewall) -> Step:
         return IptSetup(self, fw)
 
-    def teardown_network(self, fw: NetworkFirewall) -> Step:
+    def teardown_network(self, fw: NetworkFirewall, last: bool = False) -> Step:
         return IptTeardown(self, fw)
 
     def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step:

@@ -20,7 +20,7 @@ class NoFirewall:
     def setup_network(self, fw: NetworkFirewall) -> Step:
         return Note(f"firewall backend 'none': no rules for {fw.network}")
 
-    def teardown_network(self, fw: NetworkFirewall) -> Step:
+    def teardown_network(self, fw: NetworkFirewall, last: bool = False) -> Step:
         return Note(f"firewall backend 'none': no rules to remove for {fw.network}")
 
     def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step:

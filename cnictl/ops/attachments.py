@@ -29,6 +29,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from cnictl.firewall.base import FirewallBackend
+
 
 def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Callable[[Any], Any] | None = None,
            **settings: Any) -> Outcome:
@@ -172,8 +174,11 @@ def _attach_plan(host: Host, store: Store, net: Network, att: Attachment, ref: N
     if reserve_hook is not None:
         reserve = reserve_hook(reserve)
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
-    if specs:
-        plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases)))
+    if specs:  # the backend is built only then (importing one is not paid by an attach without ports)
+        from cnictl.firewall import get_backend
+
+        plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases),
+                                  get_backend(net.firewall)))
     plan.add(SaveAttachment(store, att, lambda: [lease.cidr for lease in reserve.leases], [s.to_dict() for s in specs]))
     return plan, reserve
 
@@ -197,14 +202,19 @@ def _apply_attach(host: Host, store: Store, plan: Plan, opts: RunOptions, net: N
         host.forget(ref)  # no socket or fd per namespace outlives its attach
 
 
-def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any) -> Plan:
+def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: Any,
+                 fw: FirewallBackend | None = None) -> Plan:
+    """*fw*: the network's firewall backend when the caller built it (net rm: one for every attachment);
+    else it is built here, only if the attachment has published ports."""
     from cnictl.drivers import get_driver
+    from cnictl.firewall import get_backend
     from cnictl.ipam.steps import ReleaseAddresses
     from cnictl.ports import PortSpec
 
     plan = Plan()
     if att.ports:
-        plan.extend(_unpublish_plan(host, net, att, [PortSpec.from_dict(p) for p in att.ports]))
+        plan.extend(_unpublish_plan(host, net, att, [PortSpec.from_dict(p) for p in att.ports],
+                                    fw or get_backend(net.firewall)))
     plan.extend(get_driver(net.driver).plan_detach(host, net, att))
     plan.add(ReleaseAddresses(ipam, att.container_id, att.ifname))
     plan.add(ForgetAttachment(store, net.name, attachment_key(att.netns_key, att.ifname), f"{att.netns}/{att.ifname}"))

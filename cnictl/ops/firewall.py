@@ -1,6 +1,7 @@
 """Firewall use cases: `fw show` (the rules cnictl owns), `fw reload` (apply them again from the records, after
 a flush or a firewall restart) and `fw check` (what is missing or in the way, with its own `iptables`
-look-ups), and which networks a network's firewall lets in (`_open_peers`).
+look-ups), which networks a network's firewall lets in (`_open_peers`), and the firewall a network's plans are
+handed (`_firewall_context`: the backend is built here, by the use case, through `cnictl.firewall.get_backend`).
 
     >>> from cnictl.host import Host
     >>> with Host(netns="h1", state_dir="/tmp/s") as host:                # doctest: +SKIP
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from cnictl.errors import CnictlError, cli
+from cnictl.firewall import get_backend
 from cnictl.firewall.steps import ReloadRules
 from cnictl.host import Host
 from cnictl.model import Network, validate_network_name
@@ -24,6 +26,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from cnictl.drivers.base import FirewallContext
+
 
 def _open_peers(networks: list[Network], net: Network) -> tuple[str, ...]:
     """The links (bridges) of the other --no-isolate networks on the same firewall backend."""
@@ -31,6 +35,17 @@ def _open_peers(networks: list[Network], net: Network) -> tuple[str, ...]:
 
     return tuple(link for n in networks if n.name != net.name and n.firewall == net.firewall
                  and (link := get_driver(n.driver).peer_link(n)))
+
+
+def _firewall_context(networks: list[Network], net: Network) -> FirewallContext:
+    """What the driver's create/delete plans of *net* are handed: its backend (built once, here), the peers'
+    links, and whether it is the last of *networks* with rules in that backend (read from the records)."""
+    from cnictl.drivers import get_driver
+    from cnictl.drivers.base import FirewallContext
+
+    last = not any(n.name != net.name and n.firewall == net.firewall and get_driver(n.driver).firewall(n) is not None
+                   for n in networks)
+    return FirewallContext(get_backend(net.firewall), _open_peers(networks, net), last)
 
 
 def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
@@ -42,7 +57,7 @@ def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
     if net is not None and fw is None:  # cnictl has no rules for this network (macvlan)
         return {"backends": [net.firewall], "rules": [], "text": ""}
     names = [net.firewall] if net is not None else sorted({n.firewall for n in store.networks()})
-    backends = [host.fw_for(n) for n in names or [host.fw.name]]
+    backends = [get_backend(n) for n in names or [host.firewall_name]]
     return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(fw)],
             "text": "".join(b.text(fw) for b in backends)}
 
@@ -87,7 +102,7 @@ def fw_reload(host: Host, opts: RunOptions | None = None) -> Outcome:
 
 def _reload_plan(host: Host, intents: dict[str, tuple[list[Any], list[Any]]]) -> Plan:
     """One ReloadRules step per firewall backend in use."""
-    return Plan([ReloadRules(host.fw_for(name), nets, fwds) for name, (nets, fwds) in sorted(intents.items())])
+    return Plan([ReloadRules(get_backend(name), nets, fwds) for name, (nets, fwds) in sorted(intents.items())])
 
 
 def fw_check(host: Host) -> dict[str, Any]:
@@ -103,7 +118,7 @@ def fw_check(host: Host) -> dict[str, Any]:
     nets = [n for ns, _ in intents.values() for n in ns]
     fwds = [f for _, fs in intents.values() for f in fs]
     for name, (bnets, bfwds) in intents.items():
-        backend = host.fw_for(name)
+        backend = get_backend(name)
         problems += backend.check(bnets, bfwds)
         for chain in backend.foreign_forward_drops():
             problems.append(f"nft chain {chain} drops forwarded traffic by policy: cnictl networks cannot reach out "

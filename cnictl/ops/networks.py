@@ -17,7 +17,7 @@ from cnictl.errors import CnictlError, ConfigError, ConflictError, IpamExhausted
 from cnictl.host import Host
 from cnictl.model import Network, NetworkRequest, SubnetSpec, validate_mtu, validate_network_name
 from cnictl.ops.attachments import _detach_plan
-from cnictl.ops.firewall import _open_peers
+from cnictl.ops.firewall import _firewall_context
 from cnictl.ops.runner import Outcome, RunOptions, _now, _run
 from cnictl.plan import Plan
 from cnictl.store import RemoveNetwork, SaveNetwork, Store
@@ -144,7 +144,9 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
         raise ConfigError("--gateway needs exactly one --subnet (it belongs to that subnet)")
     if req.ip_range and len(req.subnets) != 1:
         raise ConfigError("--ip-range needs exactly one --subnet (it must lie inside that subnet)")
-    backend = host.fw_for(req.firewall).name if req.firewall else host.fw.name  # unknown names raise ConfigError
+    from cnictl.firewall import get_backend
+
+    backend = get_backend(req.firewall or host.firewall_name).name  # unknown names raise ConfigError
     others = store.networks()
     taken = [s.network for n in others for s in n.subnets]
     subnet_texts = list(req.subnets) or ([_pick_subnet(host, taken)] if driver.picks_subnet else [])
@@ -181,7 +183,7 @@ def _create_plan(host: Host, store: Store, net: Network, others: list[Network], 
     """What `net create` applies for a validated *net*: the driver's steps, the conflist, the record."""
     from cnictl.drivers import get_driver
 
-    plan = get_driver(net.driver).plan_create(host, net, _open_peers(others, net))
+    plan = get_driver(net.driver).plan_create(host, net, _firewall_context(others, net))
     if cni_conf_dir:
         plan.add(_write_conflist(host, net, cni_conf_dir))
     plan.add(SaveNetwork(store, net))
@@ -263,10 +265,11 @@ def _delete_plan(host: Host, store: Store, net: Network, atts: list[Attachment])
     from cnictl.ipam.steps import DestroyIpamDir
 
     ipam = HostLocalStore(host.paths.ipam_root / net.name)
+    fw = _firewall_context(store.networks(), net)
     plan = Plan()
     for att in atts:
-        plan.extend(_detach_plan(host, store, net, att, ipam))
-    plan.extend(get_driver(net.driver).plan_delete(host, net, _open_peers(store.networks(), net)))
+        plan.extend(_detach_plan(host, store, net, att, ipam, fw.backend))
+    plan.extend(get_driver(net.driver).plan_delete(host, net, fw))
     if net.cni_conf_dir:
         plan.add(_remove_conflist(net))
     plan.add(DestroyIpamDir(ipam))

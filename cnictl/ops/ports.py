@@ -21,6 +21,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from cnictl.firewall.base import FirewallBackend
     from cnictl.ops.requests import PortView
 
 
@@ -67,8 +68,10 @@ def _forwards(net: Network, container_ip: str, specs: Sequence[Any]) -> list[Any
             for s in specs]
 
 
-def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any], container_ip: Callable[[], str]) -> Plan:
-    """Claim the host ports, let the bridge route 127/8 (for localhost access), add the DNAT elements."""
+def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any], container_ip: Callable[[], str],
+                  fw: FirewallBackend) -> Plan:
+    """Claim the host ports, let the bridge route 127/8 (for localhost access), add the DNAT elements (through
+    *fw*, the network's backend, handed in by the use case)."""
     from cnictl.netlink.steps import SetHairpin
     from cnictl.ports import ClaimPorts, PortClaims
     from cnictl.sysctl import WriteSysctl
@@ -79,17 +82,17 @@ def _publish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any
         ClaimPorts(claims, specs, f"{net.name} {att.netns} {att.ifname}"),
         WriteSysctl(f"net.ipv4.conf.{_host_link(net)}.route_localnet", "1"),
         SetHairpin(att.host_ifname, True, was=bool(att.ports) or att.hairpin),
-        host.fw_for(net.firewall).publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
+        fw.publish(lambda: _forwards(net, container_ip(), specs), f"{text} -> {att.netns}/{att.ifname}"),
     ])
 
 
-def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any]) -> Plan:
+def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[Any], fw: FirewallBackend) -> Plan:
     from cnictl.ports import PortClaims, ReleasePorts
 
     claims = PortClaims(host.paths.state_dir / "ports")
     text = ", ".join(str(s) for s in specs)
     fwds = _forwards(net, _v4(att.addresses), specs) if att.addresses else []
-    plan = Plan([host.fw_for(net.firewall).unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
+    plan = Plan([fw.unpublish(fwds, f"{text} of {att.netns}/{att.ifname}"),
                  ReleasePorts(claims, specs)])
     if len(specs) == len(att.ports) and not att.hairpin:  # the last ones go: the port needs hairpin no more
         from cnictl.netlink.steps import SetHairpin
@@ -100,9 +103,10 @@ def _unpublish_plan(host: Host, net: Network, att: Attachment, specs: Sequence[A
 
 def _port_publish_plan(host: Host, store: Store, net: Network, att: Attachment, specs: Sequence[Any]) -> Plan:
     """`port publish` on an existing attachment: the publish plan, then the record with the new mappings."""
+    from cnictl.firewall import get_backend
     from cnictl.store import SaveAttachmentPorts
 
-    plan = _publish_plan(host, net, att, specs, lambda: _v4(att.addresses))
+    plan = _publish_plan(host, net, att, specs, lambda: _v4(att.addresses), get_backend(net.firewall))
     added = [s.to_dict() for s in specs]
     plan.add(SaveAttachmentPorts(store, att, att.ports + added, "+" + ", +".join(str(s) for s in specs)))
     return plan
@@ -110,10 +114,11 @@ def _port_publish_plan(host: Host, store: Store, net: Network, att: Attachment, 
 
 def _port_unpublish_plan(host: Host, store: Store, net: Network, att: Attachment, want: Any) -> Plan:
     """`port unpublish` of one mapping: its DNAT elements and claims, then the record without it."""
+    from cnictl.firewall import get_backend
     from cnictl.ports import PortSpec
     from cnictl.store import SaveAttachmentPorts
 
-    plan = _unpublish_plan(host, net, att, [want])
+    plan = _unpublish_plan(host, net, att, [want], get_backend(net.firewall))
     plan.add(SaveAttachmentPorts(store, att, [p for p in att.ports if PortSpec.from_dict(p) != want], f"-{want}"))
     return plan
 

@@ -16,8 +16,9 @@ and review the diff. Nothing in them is masked: the inputs fix every part that i
 (the MAC addresses and creation times are in the records, the leases are given, the names of throwaway
 probe links and host-access MACs come from fixed random sources).
 
-The one explain that needs a kernel answer is the nftables teardown (is this network the table's last?):
-here the backend is handed an nft context that answers "no such table", so nothing reads the kernel.
+The firewall backends are the real ones, built by the ops helpers as the commands build them; explaining
+reads no kernel (the nftables teardown is told at planning time, from the records, whether the network is
+the table's last), and a backend that reached for libnftables or iptables would fail the test.
 """
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ STATE = "/nonexistent/cnictl-plans"  # never created: the golden plans read and 
 CREATED = "2026-01-01T00:00:00Z"
 
 
-class NoTable:
-    """An nft context for NftablesBackend that answers every listing with "no such table" and refuses
-    anything else: explaining a plan must not change (or need) the kernel."""
+@pytest.fixture(autouse=True)
+def _no_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Explaining a plan must not change (or need) the kernel: the backends' ways to it fail the test."""
+    from cnictl.firewall.iptables import IptablesBackend
+    from cnictl.firewall.nftables import NftablesBackend
 
-    def json_cmd(self, cmd: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        for c in cmd["nftables"]:
-            assert set(c) == {"list"}, f"explain sent {c} to nft"
-        return 1, {}, "Error: No such file or directory"
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("explaining a plan asked the kernel")
+
+    monkeypatch.setattr(NftablesBackend, "_ctx", refuse)
+    monkeypatch.setattr(IptablesBackend, "_run", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -75,12 +79,7 @@ def fixed_random(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_host(state_dir: str | Path = STATE) -> Host:
-    host = Host(state_dir=state_dir)
-    for name in ("nftables", "iptables", "none"):
-        backend = host.fw_for(name)
-        if name == "nftables":
-            backend._nft = NoTable()  # type: ignore[attr-defined]
-    return host
+    return Host(state_dir=state_dir)
 
 
 # ---- inputs: records as `net create` / `attach` write them (release 0.1 layout) -------------------------
@@ -207,6 +206,23 @@ def test_rm_force_and_cni_conf_dir(tmp_path: Path) -> None:
     plan = _create_plan(host, store, net, [], str(tmp_path / "net.d"))
     assert any(ln.startswith("# CNI: write ") for ln in explained(host, plan))
     assert any(ln.startswith("rm -f ") for ln in explained(host, _delete_plan(host, store, net, [])))
+
+
+def test_rm_of_one_of_several_nftables_networks(tmp_path: Path) -> None:
+    """Not the table's last network (the records say so, no kernel is asked): net rm deletes its chains and
+    its set elements, and the table stays; internal (no nat chain) only its filter chain."""
+    from cnictl.ops.networks import _delete_plan
+
+    host = make_host(tmp_path)
+    store = Store(host.paths)
+    store.save_network(Network.from_dict(bridge_record(name="other", bridge="br-other", subnets=[
+        {"subnet": "10.30.0.0/24", "gateway": "10.30.0.1", "ip_range": None}])))
+    lines = explained(host, _delete_plan(host, store, network("bridge-no-isolate"), []))
+    assert lines[:4] == ["nft 'delete chain inet cnictl lab-fwd'", "nft 'delete chain inet cnictl lab-nat'",
+                         "nft 'delete element inet cnictl bridges { \"br-lab\" }'",
+                         "nft 'delete element inet cnictl open { \"br-lab\" }'"]
+    lines = explained(host, _delete_plan(host, store, network("bridge-internal"), []))
+    assert lines[:2] == ["nft 'delete chain inet cnictl lab-fwd'", "nft 'delete element inet cnictl bridges { \"br-lab\" }'"]
 
 
 def attach_plan(host: Host, net: Network, att: Attachment, *, ip: str | None = None,

@@ -109,8 +109,8 @@ class NftablesBackend:
     def setup_network(self, fw: NetworkFirewall) -> Step:
         return NftSetup(self, fw)
 
-    def teardown_network(self, fw: NetworkFirewall) -> Step:
-        return NftTeardown(self, fw)
+    def teardown_network(self, fw: NetworkFirewall, last: bool = False) -> Step:
+        return NftTeardown(self, fw, last)
 
     def setup_commands(self, fw: NetworkFirewall) -> tuple[list[dict[str, Any]], list[str]]:
         fwd_chain, nat_chain = fw.chains
@@ -214,6 +214,19 @@ class NftablesBackend:
             cmds.append({"delete": _obj("element", name=OPEN, elem=[fw.bridge])})
             text.append(f"delete element {FAMILY} {TABLE} {OPEN} {{ {json.dumps(fw.bridge)} }}")
         return cmds, text
+
+    @staticmethod
+    def teardown_text(fw: NetworkFirewall, last: bool) -> list[str]:
+        """What removing *fw* deletes, as the records tell it (no kernel is read): the whole table when no
+        other network has rules in it (*last*), else the network's chains and its set elements."""
+        if last:
+            return [f"delete table {FAMILY} {TABLE}"]
+        nat = network_rules(fw)[1]
+        text = [f"delete chain {FAMILY} {TABLE} {c}" for c in fw.chains[:2 if nat else 1]]
+        text.append(f"delete element {FAMILY} {TABLE} {SET} {{ {json.dumps(fw.bridge)} }}")
+        if not fw.isolate:
+            text.append(f"delete element {FAMILY} {TABLE} {OPEN} {{ {json.dumps(fw.bridge)} }}")
+        return text
 
     # ---- reload and check --------------------------------------------------------------
     def reload(self, networks: list[NetworkFirewall], forwards: list[PortForward]) -> int:
@@ -434,8 +447,11 @@ class NftUnpublish(Step):
 
 
 class NftTeardown(Step):
-    def __init__(self, backend: NftablesBackend, fw: NetworkFirewall) -> None:
-        self.backend, self.fw = backend, fw
+    """Remove one network's objects (the whole table when nothing else is left in it, as the ruleset shows
+    when it runs); explained from the records (*last*), so a dry run reads no kernel."""
+
+    def __init__(self, backend: NftablesBackend, fw: NetworkFirewall, last: bool = False) -> None:
+        self.backend, self.fw, self.last = backend, fw, last
         self.summary = f"remove nftables rules of {fw.network}"
 
     def apply(self, host: Host) -> None:
@@ -444,8 +460,4 @@ class NftTeardown(Step):
             self.backend.run(cmds, f"remove rules of network {self.fw.network}")
 
     def explain(self, host: Host) -> list[str]:
-        try:
-            text = self.backend.teardown_commands(self.fw)[1]
-        except Exception:  # noqa: BLE001 - explaining must not fail when nft is unreadable
-            text = []
-        return _nft_lines(host, text or [f"delete chain {FAMILY} {TABLE} {c}" for c in self.fw.chains])
+        return _nft_lines(host, self.backend.teardown_text(self.fw, self.last))
