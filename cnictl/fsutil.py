@@ -15,19 +15,34 @@ growing delay (1 ms up to 50 ms) and then raises TransientError (exit 75, CNI co
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import time
-from pathlib import Path
 
 from cnictl.errors import TransientError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import TypeVar
+
+    P = TypeVar("P", Path, str)
 
 DEFAULT_HINT = "another cnictl holds it; retry in a moment"
+
+
+def pathname(path: str | os.PathLike[str]) -> str:
+    """`str(pathlib.Path(path))` without importing pathlib (with re, enum, urllib.parse and fnmatch it costs
+    the CNI plugin ~5 ms per call): no empty or `.` parts, no trailing slash, `//` kept only as a root.
+
+    >>> pathname("/var//lib/./cni/"), pathname("a/b"), pathname(""), pathname("//x")
+    ('/var/lib/cni', 'a/b', '.', '//x')
+    """
+    text = os.fspath(path)
+    root = "/" if text.startswith("/") else ""
+    if text.startswith("//") and not text.startswith("///"):
+        root = "//"
+    return root + "/".join(part for part in text.split("/") if part and part != ".") or "."
 
 
 def lock_error(path: Path | str, timeout: float, what: str, hint: str = DEFAULT_HINT) -> TransientError:
@@ -35,7 +50,7 @@ def lock_error(path: Path | str, timeout: float, what: str, hint: str = DEFAULT_
     return TransientError(f"timed out after {timeout:g}s waiting for the {what} {path}", hint=hint)
 
 
-def _still_linked(path: Path, fd: int) -> bool:
+def _still_linked(path: str, fd: int) -> bool:
     """True if `fd` is still the file at `path` (it may have been unlinked, or replaced, while we waited)."""
     try:
         st = os.stat(path)
@@ -67,7 +82,7 @@ def acquire(
     after taking the lock, check that the file is still the one at *path* and, if it was removed or replaced
     meanwhile (host-local's directory is deleted under waiters), open the new one and lock again.
     """
-    path = Path(path)
+    path = pathname(path)
     if timeout is not None and deadline is None:
         deadline = time.monotonic() + timeout
     op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
@@ -77,7 +92,7 @@ def acquire(
         except FileNotFoundError:
             if dir_mode is None:
                 raise
-            path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path) or ".", mode=dir_mode, exist_ok=True)
             continue  # (and again, should the directory be removed between mkdir and open)
         try:
             _flock(fd, op, path, timeout, deadline, what, hint)
@@ -89,7 +104,7 @@ def acquire(
         os.close(fd)
 
 
-def _flock(fd: int, op: int, path: Path, timeout: float | None, deadline: float | None, what: str, hint: str) -> None:
+def _flock(fd: int, op: int, path: str, timeout: float | None, deadline: float | None, what: str, hint: str) -> None:
     if deadline is None:
         fcntl.flock(fd, op)
         return
@@ -107,47 +122,61 @@ def _flock(fd: int, op: int, path: Path, timeout: float | None, deadline: float 
         delay = min(delay * 2, 0.05)
 
 
-@contextlib.contextmanager
-def locked(
-    path: Path | str,
-    *,
-    exclusive: bool = True,
-    timeout: float | None = 60.0,
-    what: str = "lock",
-    hint: str = DEFAULT_HINT,
-    mode: int = 0o600,
-    dir_mode: int | None = 0o777,
-    flags: int = os.O_RDONLY,
-    relinked: bool = False,
-) -> Iterator[int]:
+class locked:  # noqa: N801 - used as a function: `with locked(path, ...) as fd:`
     """Hold the flock on *path* for the body of the `with` (see acquire() for the arguments); released on
-    the way out, exceptions included. Yields the descriptor."""
-    fd = acquire(path, exclusive=exclusive, timeout=timeout, what=what, hint=hint, mode=mode, dir_mode=dir_mode,
-                 flags=flags, relinked=relinked)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
+    the way out, exceptions included. Yields the descriptor. (A class, not a contextlib.contextmanager:
+    contextlib is one module less for the CNI plugin to import.)"""
+
+    __slots__ = ("args", "fd", "path")
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        exclusive: bool = True,
+        timeout: float | None = 60.0,
+        what: str = "lock",
+        hint: str = DEFAULT_HINT,
+        mode: int = 0o600,
+        dir_mode: int | None = 0o777,
+        flags: int = os.O_RDONLY,
+        relinked: bool = False,
+    ) -> None:
+        self.path = path
+        self.args = {"exclusive": exclusive, "timeout": timeout, "what": what, "hint": hint, "mode": mode,
+                     "dir_mode": dir_mode, "flags": flags, "relinked": relinked}
+        self.fd: int | None = None
+
+    def __enter__(self) -> int:
+        self.fd = acquire(self.path, **self.args)  # type: ignore[arg-type]
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
 
 def atomic_write(
-    path: Path | str,
+    path: P,
     data: str | bytes,
     mode: int = 0o600,
     *,
     fsync: bool = False,
     dir_mode: int | None = 0o777,
     chown: tuple[int, int] | None = None,
-) -> Path:
+) -> P:
     """Replace the file at *path* with *data* so that a reader sees the old content or the new, never half.
 
     The data goes to a fresh temporary file beside it (`.<name>.<pid>.tmp`, created O_EXCL|O_NOFOLLOW, so
     it is ours alone), which gets *mode* exactly (not masked by the umask) and *chown* (uid, gid) when given,
     is fsync'ed when *fsync* is set (the CNI cache: it must survive a crash), then renamed over *path*. On any
     failure the temporary file is removed and *path* keeps its old content. *dir_mode*: as in acquire().
+    Returns *path* as given.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    name = pathname(path)
+    parent, base = os.path.split(name)
+    tmp = os.path.join(parent, f".{base}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     while True:
         try:
@@ -158,7 +187,7 @@ def atomic_write(
         except FileNotFoundError:
             if dir_mode is None:
                 raise
-            path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
+            os.makedirs(parent or ".", mode=dir_mode, exist_ok=True)
     try:
         try:
             os.fchmod(fd, mode)
@@ -171,9 +200,11 @@ def atomic_write(
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, name)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
     return path

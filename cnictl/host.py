@@ -13,15 +13,16 @@ Firewall backends are not kept here: a use case builds the one a network names
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from cnictl.errors import PrivilegeError
+from cnictl.fsutil import pathname
 from cnictl.netns import NetnsRef, enter, entered, setns_fd
-from cnictl.record import record
+from cnictl.record import FrozenInstanceError, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     import _socket
+    from pathlib import Path
 
     from cnictl.netlink.client import Netlink
 
@@ -33,41 +34,122 @@ DEFAULT_CNI_CONF_DIR = "/etc/cni/net.d"  # cnitool's NETCONFPATH default
 
 
 @record(frozen=True)
+class Dirs:
+    """The places of a `Paths` as strings (os.path): what the CNI plugin's ADD and DEL use, since importing
+    pathlib (with re, enum, urllib.parse and fnmatch) would cost every plugin call ~5 ms."""
+
+    state_dir: str
+    ipam_root: str
+    sysctl_dir: str
+    cni_cache_dir: str = DEFAULT_CNI_CACHE_DIR
+    cni_conf_dir: str = DEFAULT_CNI_CONF_DIR
+
+    @property
+    def networks(self) -> str:
+        return os.path.join(self.state_dir, "networks")
+
+    @property
+    def attachments(self) -> str:
+        return os.path.join(self.state_dir, "attachments")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.state_dir, "lock")
+
+
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
+
+
 class Paths:
     """Every default place cnictl reads or writes as its own. On the machine they are the system's
     (/var/lib/cnictl, /var/lib/cni/networks, /etc/sysctl.d, /var/lib/cni, /etc/cni/net.d); with a state
-    directory (--state-dir, CNICTL_STATE_DIR, or --netns) all of them are under it (`Paths.under`)."""
+    directory (--state-dir, CNICTL_STATE_DIR, or --netns) all of them are under it (`Paths.under`).
 
-    state_dir: Path
-    ipam_root: Path
-    sysctl_dir: Path
-    cni_cache_dir: Path = Path(DEFAULT_CNI_CACHE_DIR)  # `cnictl cni add|del|check|gc`: the result cache
-    cni_conf_dir: Path = Path(DEFAULT_CNI_CONF_DIR)  # `cnictl cni ...`: where the conflists are
+    Each place is a `pathlib.Path` (`paths.ipam_root / "lab"`), made when asked for; `paths.dirs` holds the
+    same places as strings, for the code paths that keep pathlib unimported (the CNI plugin's ADD and DEL).
+    Immutable, compared and hashed by its places.
+
+        >>> p = Paths.under("/tmp/x")
+        >>> p.ipam_root, p.dirs.ipam_root, p == Paths.under(_path("/tmp/x/"))
+        (PosixPath('/tmp/x/ipam'), '/tmp/x/ipam', True)
+    """
+
+    __slots__ = ("dirs",)
+    dirs: Dirs
+
+    def __init__(self, state_dir: str | os.PathLike[str], ipam_root: str | os.PathLike[str],
+                 sysctl_dir: str | os.PathLike[str], cni_cache_dir: str | os.PathLike[str] = DEFAULT_CNI_CACHE_DIR,
+                 cni_conf_dir: str | os.PathLike[str] = DEFAULT_CNI_CONF_DIR) -> None:
+        object.__setattr__(self, "dirs", Dirs(pathname(state_dir), pathname(ipam_root), pathname(sysctl_dir),
+                                              pathname(cni_cache_dir), pathname(cni_conf_dir)))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field '{name}'")
+
+    def __eq__(self, other: object) -> bool:
+        return self.dirs == other.dirs if isinstance(other, Paths) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.dirs)
+
+    def __repr__(self) -> str:
+        d = self.dirs
+        return (f"Paths(state_dir={_path(d.state_dir)!r}, ipam_root={_path(d.ipam_root)!r}, "
+                f"sysctl_dir={_path(d.sysctl_dir)!r}, cni_cache_dir={_path(d.cni_cache_dir)!r}, "
+                f"cni_conf_dir={_path(d.cni_conf_dir)!r})")
 
     @classmethod
-    def under(cls, base: Path) -> Paths:
+    def under(cls, base: str | os.PathLike[str]) -> Paths:
         """Everything in *base*: ipam/, sysctl.d/, cni/ (results/ under it) and net.d/."""
-        return cls(state_dir=base, ipam_root=base / "ipam", sysctl_dir=base / "sysctl.d",
-                   cni_cache_dir=base / "cni", cni_conf_dir=base / "net.d")
+        b = pathname(base)
+        return cls(state_dir=b, ipam_root=os.path.join(b, "ipam"), sysctl_dir=os.path.join(b, "sysctl.d"),
+                   cni_cache_dir=os.path.join(b, "cni"), cni_conf_dir=os.path.join(b, "net.d"))
 
     @classmethod
     def machine(cls) -> Paths:
         """The machine's own places."""
-        return cls(state_dir=Path(DEFAULT_STATE_DIR), ipam_root=Path(DEFAULT_IPAM_ROOT),
-                   sysctl_dir=Path(DEFAULT_SYSCTL_DIR), cni_cache_dir=Path(DEFAULT_CNI_CACHE_DIR),
-                   cni_conf_dir=Path(DEFAULT_CNI_CONF_DIR))
+        return cls(state_dir=DEFAULT_STATE_DIR, ipam_root=DEFAULT_IPAM_ROOT, sysctl_dir=DEFAULT_SYSCTL_DIR,
+                   cni_cache_dir=DEFAULT_CNI_CACHE_DIR, cni_conf_dir=DEFAULT_CNI_CONF_DIR)
+
+    @property
+    def state_dir(self) -> Path:
+        return _path(self.dirs.state_dir)
+
+    @property
+    def ipam_root(self) -> Path:
+        return _path(self.dirs.ipam_root)
+
+    @property
+    def sysctl_dir(self) -> Path:
+        return _path(self.dirs.sysctl_dir)
+
+    @property
+    def cni_cache_dir(self) -> Path:
+        """`cnictl cni add|del|check|gc`: the result cache."""
+        return _path(self.dirs.cni_cache_dir)
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        """`cnictl cni ...`: where the conflists are."""
+        return _path(self.dirs.cni_conf_dir)
 
     @property
     def networks(self) -> Path:
-        return self.state_dir / "networks"
+        return _path(self.dirs.networks)
 
     @property
     def attachments(self) -> Path:
-        return self.state_dir / "attachments"
+        return _path(self.dirs.attachments)
 
     @property
     def lock(self) -> Path:
-        return self.state_dir / "lock"
+        return _path(self.dirs.lock)
 
 
 def resolve_paths(state_dir: str | os.PathLike[str] | None, netns: str | None) -> Paths:
@@ -75,9 +157,10 @@ def resolve_paths(state_dir: str | os.PathLike[str] | None, netns: str | None) -
     /var/lib/cnictl/netns/HOST; else the machine's places."""
     explicit = state_dir or os.environ.get("CNICTL_STATE_DIR") or None
     if explicit:
-        return Paths.under(Path(explicit).absolute())
+        text = os.fspath(explicit)
+        return Paths.under(text if text.startswith("/") else os.path.join(os.getcwd(), text))  # Path.absolute()
     if netns:
-        return Paths.under(Path(DEFAULT_STATE_DIR) / "netns" / netns)
+        return Paths.under(os.path.join(DEFAULT_STATE_DIR, "netns", netns))
     return Paths.machine()
 
 
@@ -203,12 +286,12 @@ class Host:
     def cli_prefix(self) -> str:
         """`cnictl` with the global options that reach this host and state (for hints to paste)."""
         words = ["cnictl"]
-        default = Path(DEFAULT_STATE_DIR)
+        default = DEFAULT_STATE_DIR
         if self.netns is not None:
             words += ["--netns", self.netns.spec]
-            default = default / "netns" / self.netns.key
-        if self.paths.state_dir != default:
-            words += ["--state-dir", str(self.paths.state_dir)]
+            default = os.path.join(default, "netns", self.netns.key)
+        if self.paths.dirs.state_dir != pathname(default):
+            words += ["--state-dir", self.paths.dirs.state_dir]
         return " ".join(_shell_quote(w) for w in words)
 
     def ip_cmd(self) -> str:

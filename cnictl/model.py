@@ -7,22 +7,50 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from cnictl.errors import ConfigError
 from cnictl.record import asdict, field, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    import re
     from typing import Any
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+    NAME_RE: re.Pattern[str]
+    MAC_RE: re.Pattern[str]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+MAC_PATTERN = r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"
 IFNAMSIZ = 16
+# is_name/is_mac check these patterns with str methods: importing re (and enum with it) and compiling would
+# cost the CNI plugin's every call ~2-4 ms. NAME_RE and MAC_RE are still there, compiled when first asked for.
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_REST = _ALNUM | frozenset("_.-")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def is_name(text: str) -> bool:
+    """NAME_RE.fullmatch(text) is not None: 1-63 letters, digits, "_", "." or "-", the first a letter or digit."""
+    return 0 < len(text) <= 63 and text[0] in _ALNUM and set(text) <= _NAME_REST
+
+
+def is_mac(text: str) -> bool:
+    """MAC_RE.fullmatch(text) is not None: six colon-separated pairs of hex digits."""
+    parts = text.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and p[0] in _HEX and p[1] in _HEX for p in parts)
+
+
+def __getattr__(name: str) -> object:
+    if name in ("NAME_RE", "MAC_RE"):
+        import re
+
+        value = globals()[name] = re.compile(NAME_PATTERN if name == "NAME_RE" else MAC_PATTERN)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def validate_network_name(name: str) -> str:
-    if not NAME_RE.fullmatch(name) or name in (".", ".."):
+    if not is_name(name) or name in (".", ".."):
         raise ConfigError(
             f'invalid network name "{name}": use 1-63 letters, digits, "_", "." or "-", '
             "starting with a letter or digit (example: lab1)"
@@ -50,7 +78,7 @@ def validate_mtu(mtu: int | None, *, ipv6: bool = False) -> int | None:
 def validate_mac(mac: str | None) -> str | None:
     if mac is None:
         return None
-    if not MAC_RE.fullmatch(mac) or int(mac[:2], 16) & 1 or mac.replace(":", "") == "000000000000":
+    if not is_mac(mac) or int(mac[:2], 16) & 1 or mac.replace(":", "") == "000000000000":
         raise ConfigError(f'bad MAC address "{mac}": use a unicast address such as 02:42:ac:11:00:02')
     return mac.lower()
 

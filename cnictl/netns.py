@@ -16,7 +16,7 @@ import fcntl
 import os
 
 from cnictl.errors import ConfigError, ConflictError, KernelError, NetnsNotFoundError, cli
-from cnictl.model import NAME_RE as _NAME_RE  # namespace names follow the rule of network names
+from cnictl.model import is_name  # namespace names follow the rule of network names
 from cnictl.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -86,7 +86,7 @@ def same_netns(a: str | int, b: str | int = "/proc/thread-self/ns/net") -> bool:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME_RE.fullmatch(name):
+    if not is_name(name):
         raise ConfigError(
             f'invalid namespace name "{name}": use 1-63 letters, digits, "_", "." or "-", '
             "starting with a letter or digit (example: web1)"

@@ -13,11 +13,8 @@ under a lock, so finding a conflict costs the same with 1 or 10,000 published po
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
-import re
-from pathlib import Path
 
 from cnictl import fsutil
 from cnictl.errors import ConfigError, ConflictError, cli
@@ -27,6 +24,7 @@ from cnictl.record import asdict, record
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from pathlib import Path
     from typing import Any
 
     from cnictl.host import Host
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
 _SPEC = (
     r"^(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?(?P<hp>\d+)(?:-(?P<hpe>\d+))?:(?P<cp>\d+)(?:-(?P<cpe>\d+))?"
     r"(?:/(?P<proto>[A-Za-z]+))?$"
-)  # compiled on the first PortSpec.parse (re.compile costs start-up time on every attach and DEL)
+)  # compiled on the first PortSpec.parse (importing re costs start-up time on every attach and DEL)
 PROTOCOLS = ("tcp", "udp")
 ANY = "any"
 
@@ -56,6 +54,8 @@ class PortSpec:
 
     @classmethod
     def parse(cls, spec: str) -> PortSpec:
+        import re
+
         m = re.fullmatch(_SPEC, spec.strip())
         if not m:
             raise ConfigError(
@@ -119,10 +119,8 @@ class PortClaims:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with fsutil.locked(self.directory / "lock", timeout=None):
-            yield
+    def _locked(self) -> fsutil.locked:
+        return fsutil.locked(self.directory / "lock", timeout=None)
 
     def _path(self, proto: str, port: int, ip: str | None) -> Path:
         return self.directory / proto / str(port) / (ip or ANY)
@@ -136,8 +134,10 @@ class PortClaims:
             return None
         for name in names:  # at most a few: one per host address the port is published on
             if ip is None or name in (ANY, ip):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     return (d / name).read_text().strip()
+                except FileNotFoundError:
+                    pass
         return None
 
     def claim(self, spec: PortSpec, owner: str) -> None:
@@ -169,10 +169,14 @@ class PortClaims:
 
     @staticmethod
     def _unlink(path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
             path.unlink()
-        with contextlib.suppress(OSError):
+        except FileNotFoundError:
+            pass
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
             path.parent.rmdir()
+        except OSError:
+            pass
 
 
 # ---- steps ----------------------------------------------------------------------------

@@ -11,9 +11,7 @@ Layout (default /var/lib/cnictl, or --state-dir / CNICTL_STATE_DIR):
 
 from __future__ import annotations
 
-import contextlib
 import os
-from pathlib import Path
 
 from cnictl import fsutil
 from cnictl import jsonlite as json  # json's loads/load/dumps without importing json (start-up time)
@@ -24,7 +22,8 @@ from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
     from cnictl.host import Host
@@ -34,11 +33,11 @@ def attachment_key(netns_key: str, ifname: str) -> str:
     return f"{netns_key}_{ifname}"
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: str, data: dict[str, Any]) -> None:
     fsutil.atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path) as f:
             data = json.load(f)
@@ -48,83 +47,108 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 class Store:
+    """The records under `paths` (string paths throughout: pathlib stays unimported on the plugin's path)."""
+
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
+        self._networks = paths.dirs.networks
+        self._attachments = paths.dirs.attachments
 
     # ---- locking -----------------------------------------------------------------------
-    @contextlib.contextmanager
-    def locked(self, exclusive: bool, timeout: float = 60.0) -> Iterator[None]:
-        with fsutil.locked(self.paths.lock, exclusive=exclusive, timeout=timeout, what="state lock"):
-            yield
+    def locked(self, exclusive: bool, timeout: float = 60.0) -> fsutil.locked:
+        """`with store.locked(exclusive=...):` holds the state lock (flock) for the body."""
+        return fsutil.locked(self.paths.dirs.lock, exclusive=exclusive, timeout=timeout, what="state lock")
 
     # ---- networks ----------------------------------------------------------------------
+    def network_file(self, name: str) -> str:
+        """The record of network *name* (`network_path` as a string)."""
+        return os.path.join(self._networks, f"{name}.json")
+
     def network_path(self, name: str) -> Path:
-        return self.paths.networks / f"{name}.json"
+        from pathlib import Path
+
+        return Path(self.network_file(name))
+
+    def has_network(self, name: str) -> bool:
+        """Is there a record of network *name*?"""
+        return os.path.exists(self.network_file(name))
 
     def get_network(self, name: str) -> Network:
-        data = _read_json(self.network_path(name))
+        data = _read_json(self.network_file(name))
         if data is None:
             raise NotFoundError(f'network "{name}" not found', hint=f"see: {cli('net ls')}")
         return Network.from_dict(data)
 
     def find_network(self, name: str) -> Network | None:
-        data = _read_json(self.network_path(name))
+        data = _read_json(self.network_file(name))
         return Network.from_dict(data) if data is not None else None
 
     def networks(self) -> list[Network]:
         try:
-            names = sorted(p for p in os.listdir(self.paths.networks) if p.endswith(".json"))
+            names = sorted(p for p in os.listdir(self._networks) if p.endswith(".json"))
         except FileNotFoundError:
             return []
         out = []
         for n in names:
-            data = _read_json(self.paths.networks / n)
+            data = _read_json(os.path.join(self._networks, n))
             if data is not None:
                 out.append(Network.from_dict(data))
         return out
 
     def save_network(self, net: Network) -> None:
-        _write_json(self.network_path(net.name), net.to_dict())
+        _write_json(self.network_file(net.name), net.to_dict())
 
     def delete_network(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.network_path(name))
-        with contextlib.suppress(OSError):
-            os.rmdir(self.paths.attachments / name)
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
+            os.unlink(self.network_file(name))
+        except FileNotFoundError:
+            pass
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
+            os.rmdir(os.path.join(self._attachments, name))
+        except OSError:
+            pass
 
     # ---- attachments -------------------------------------------------------------------
+    def attachment_file(self, network: str, key: str) -> str:
+        """The record of attachment *key* of *network* (`attachment_path` as a string)."""
+        return os.path.join(self._attachments, network, f"{key}.json")
+
     def attachment_path(self, network: str, key: str) -> Path:
-        return self.paths.attachments / network / f"{key}.json"
+        from pathlib import Path
+
+        return Path(self.attachment_file(network, key))
 
     def get_attachment(self, network: str, key: str) -> Attachment | None:
-        data = _read_json(self.attachment_path(network, key))
+        data = _read_json(self.attachment_file(network, key))
         return Attachment.from_dict(data) if data is not None else None
 
     def attachments(self, network: str) -> list[Attachment]:
-        d = self.paths.attachments / network
+        d = os.path.join(self._attachments, network)
         try:
             names = sorted(p for p in os.listdir(d) if p.endswith(".json"))
         except FileNotFoundError:
             return []
         out = []
         for n in names:
-            data = _read_json(d / n)
+            data = _read_json(os.path.join(d, n))
             if data is not None:
                 out.append(Attachment.from_dict(data))
         return out
 
     def count_attachments(self, network: str) -> int:
         try:
-            return sum(1 for p in os.listdir(self.paths.attachments / network) if p.endswith(".json"))
+            return sum(1 for p in os.listdir(os.path.join(self._attachments, network)) if p.endswith(".json"))
         except FileNotFoundError:
             return 0
 
     def save_attachment(self, att: Attachment) -> None:
-        _write_json(self.attachment_path(att.network, attachment_key(att.netns_key, att.ifname)), att.to_dict())
+        _write_json(self.attachment_file(att.network, attachment_key(att.netns_key, att.ifname)), att.to_dict())
 
     def delete_attachment(self, network: str, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.attachment_path(network, key))
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
+            os.unlink(self.attachment_file(network, key))
+        except FileNotFoundError:
+            pass
 
 
 # ---- steps: state writes as named Steps (they explain as comment lines: no kernel command) ----------------
@@ -144,7 +168,7 @@ class SaveNetwork(Step):
         self.store.delete_network(self.net.name)
 
     def explain(self, host: Host) -> list[str]:
-        return [f"# state: write {self.store.network_path(self.net.name)}"]
+        return [f"# state: write {self.store.network_file(self.net.name)}"]
 
 
 class RemoveNetwork(Step):
@@ -161,7 +185,7 @@ class RemoveNetwork(Step):
         self.store.delete_network(self.name)
 
     def explain(self, host: Host) -> list[str]:
-        return [f"# state: remove {self.store.network_path(self.name)}"]
+        return [f"# state: remove {self.store.network_file(self.name)}"]
 
 
 class SaveAttachment(Step):
@@ -174,8 +198,8 @@ class SaveAttachment(Step):
         self.store, self.att, self.addresses, self.ports = store, att, addresses, ports
         self.summary = f"record attachment {att.netns}/{att.ifname}"
 
-    def _path(self) -> Path:
-        return self.store.attachment_path(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
+    def _path(self) -> str:
+        return self.store.attachment_file(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
 
     def apply(self, host: Host) -> None:
         if self.addresses is not None:
@@ -213,7 +237,7 @@ class SaveAttachmentPorts(Step):
             self.before = None
 
     def explain(self, host: Host) -> list[str]:
-        path = self.store.attachment_path(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
+        path = self.store.attachment_file(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
         return [f"# state: write {path} (ports {self.what})"]
 
 
@@ -228,4 +252,4 @@ class ForgetAttachment(Step):
         self.store.delete_attachment(self.network, self.key)
 
     def explain(self, host: Host) -> list[str]:
-        return [f"# state: remove {self.store.attachment_path(self.network, self.key)}"]
+        return [f"# state: remove {self.store.attachment_file(self.network, self.key)}"]

@@ -24,12 +24,10 @@ its cost does not grow with the number of reservations. Release, listing and loo
 from __future__ import annotations
 
 import _thread  # threading.RLock is _thread.RLock; threading itself costs start-up time
-import contextlib
 import errno
 import ipaddress
 import os
 import time
-from pathlib import Path
 
 from cnictl import fsutil
 from cnictl.errors import ConfigError, ConflictError, IpamExhaustedError, NotFoundError, TransientError, cli
@@ -39,6 +37,7 @@ from cnictl.record import record
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
 LOCK_NAME = "lock"
 LAST_RESERVED_PREFIX = "last_reserved_ip."
@@ -79,6 +78,38 @@ def _matches(data: bytes, container_id: str, ifname: str) -> bool:
     return text in (f"{container_id}{LINE_BREAK}{ifname}", container_id)
 
 
+def _unlink(path: str) -> None:
+    """`Path(path).unlink(missing_ok=True)`."""
+    try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class _Held:
+    """`with store._locked(create) as acquired` (and `store.locked()`, *missing* set): a class rather than
+    a contextlib.contextmanager, so the CNI plugin's path does not import contextlib."""
+
+    __slots__ = ("acquired", "create", "missing", "store")
+
+    def __init__(self, store: HostLocalStore, create: bool, missing: bool) -> None:
+        self.store, self.create, self.missing, self.acquired = store, create, missing, False
+
+    def __enter__(self) -> bool:
+        self.acquired = self.store._acquire(self.create)
+        if self.missing and not self.acquired:
+            raise NotFoundError(
+                f"IPAM store {self.store.dirpath} does not exist",
+                hint=f"nothing is allocated in network {self.store.network} yet",
+            )
+        return self.acquired
+
+    def __exit__(self, *exc: object) -> None:
+        if self.acquired:
+            self.acquired = False
+            self.store._release_lock()
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -93,29 +124,39 @@ class HostLocalStore:
     """After allocate(): each range's last_reserved_ip before the call (for an exact undo)."""
 
     def __init__(self, directory: Path | str, lock_timeout: float = 30.0) -> None:
-        self.directory = Path(directory)
+        self.dirpath = fsutil.pathname(directory)  # the directory as a string (`directory`: as a Path)
+        self._lock_file = os.path.join(self.dirpath, LOCK_NAME)
         self.lock_timeout = lock_timeout
         self._mutex = _thread.RLock()
         self._depth = 0
         self._fd: int | None = None
 
     def __repr__(self) -> str:
-        return f"HostLocalStore({str(self.directory)!r})"
+        return f"HostLocalStore({self.dirpath!r})"
+
+    @property
+    def directory(self) -> Path:
+        """`<dataDir>/<network name>`."""
+        from pathlib import Path
+
+        return Path(self.dirpath)
 
     @property
     def network(self) -> str:
         """Network name: the directory's basename, as host-local derives the directory from it."""
-        return self.directory.name
+        return os.path.basename(self.dirpath)
 
     @property
     def lock_path(self) -> Path:
         """The flock target `<dir>/lock`."""
-        return self.directory / LOCK_NAME
+        from pathlib import Path
+
+        return Path(self._lock_file)
 
     # -- locking -----------------------------------------------------------------------------------
 
     def _timeout_error(self) -> TransientError:
-        return fsutil.lock_error(self.lock_path, self.lock_timeout, "IPAM lock", _LOCK_HINT)
+        return fsutil.lock_error(self._lock_file, self.lock_timeout, "IPAM lock", _LOCK_HINT)
 
     def _acquire(self, create: bool) -> bool:
         """Take the lock (re-entrant within this object); False if the store does not exist."""
@@ -127,7 +168,7 @@ class HostLocalStore:
                 self._depth += 1
                 return True
             try:  # relinked: destroy() may unlink the lock file while we wait on it
-                self._fd = fsutil.acquire(self.lock_path, timeout=self.lock_timeout, deadline=deadline, what="IPAM lock",
+                self._fd = fsutil.acquire(self._lock_file, timeout=self.lock_timeout, deadline=deadline, what="IPAM lock",
                                           hint=_LOCK_HINT, mode=0o750, dir_mode=0o755 if create else None, relinked=True)
             except FileNotFoundError:
                 self._mutex.release()
@@ -145,42 +186,30 @@ class HostLocalStore:
             self._fd = None
         self._mutex.release()
 
-    @contextlib.contextmanager
-    def _locked(self, create: bool) -> Iterator[bool]:
-        acquired = self._acquire(create)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                self._release_lock()
+    def _locked(self, create: bool) -> _Held:
+        """`with self._locked(create) as acquired:` (False: the store does not exist)."""
+        return _Held(self, create, missing=False)
 
-    @contextlib.contextmanager
-    def locked(self, create: bool = False) -> Iterator[None]:
+    def locked(self, create: bool = False) -> _Held:
         """Hold `<dir>/lock` (flock LOCK_EX, polled until lock_timeout, then TransientError).
 
         Re-entrant within this store object, so allocate()/release() may be called inside it.
         Without `create`, a missing directory raises NotFoundError.
         """
-        with self._locked(create) as acquired:
-            if not acquired:
-                raise NotFoundError(
-                    f"IPAM store {self.directory} does not exist",
-                    hint=f"nothing is allocated in network {self.network} yet",
-                )
-            yield
+        return _Held(self, create, missing=True)
 
     # -- files -------------------------------------------------------------------------------------
 
-    def _ip_path(self, ip: IPAddress) -> Path:
-        return self.directory / str(ip)
+    def _ip_path(self, ip: IPAddress) -> str:
+        return os.path.join(self.dirpath, str(ip))
 
-    def _last_path(self, range_index: int) -> Path:
-        return self.directory / f"{LAST_RESERVED_PREFIX}{range_index}"
+    def _last_path(self, range_index: int) -> str:
+        return os.path.join(self.dirpath, f"{LAST_RESERVED_PREFIX}{range_index}")
 
-    def _entries(self) -> Iterator[tuple[IPAddress, Path]]:
+    def _entries(self) -> Iterator[tuple[IPAddress, str]]:
         """Reservation files (regular files named by an IP); lock, last_reserved_ip.* and others skipped."""
         try:
-            it = os.scandir(self.directory)
+            it = os.scandir(self.dirpath)
         except FileNotFoundError:
             return
         with it:
@@ -193,10 +222,10 @@ class HostLocalStore:
                 except ValueError:
                     continue
                 if entry.is_file(follow_symlinks=False):
-                    yield ip, Path(entry.path)
+                    yield ip, entry.path
 
     @staticmethod
-    def _read(path: Path) -> bytes | None:
+    def _read(path: str) -> bytes | None:
         """File content, or None if it is missing or not a regular file (symlinks are not followed)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -237,7 +266,7 @@ class HostLocalStore:
                 os.close(fd)
             self._write_last(range_index, ip)
         except BaseException:
-            path.unlink(missing_ok=True)
+            _unlink(path)
             raise
         return True
 
@@ -328,7 +357,7 @@ class HostLocalStore:
                     )
             except BaseException:
                 for lease in leases:
-                    self._ip_path(lease.ip).unlink(missing_ok=True)
+                    _unlink(self._ip_path(lease.ip))
                 raise
         return leases
 
@@ -355,7 +384,7 @@ class HostLocalStore:
             for ip, path in list(self._entries()):
                 data = self._read(path)
                 if data is not None and _matches(data, cid, ifname):
-                    path.unlink(missing_ok=True)
+                    _unlink(path)
                     released.append(ip)
         return sorted(released, key=_ip_key)
 
@@ -369,7 +398,7 @@ class HostLocalStore:
             data = self._read(path)
             if data is None:
                 return None
-            path.unlink(missing_ok=True)
+            _unlink(path)
             return _parse_holder(data)
 
     def allocations(self) -> list[Allocation]:
@@ -417,7 +446,7 @@ class HostLocalStore:
             if not exists or self.last_reserved(range_index) != expected:
                 return
             if previous is None:
-                self._last_path(range_index).unlink(missing_ok=True)
+                _unlink(self._last_path(range_index))
             else:
                 self._write_last(range_index, previous)
 
@@ -436,13 +465,18 @@ class HostLocalStore:
                     f"network {self.network} still has {len(remaining)} reserved address(es): {shown}",
                     hint=f"release them first with: {cli('ipam release ' + self.network + ' <ip>')}",
                 )
-            with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as it:
-                for entry in it:
-                    if entry.name.startswith(LAST_RESERVED_PREFIX):
-                        Path(entry.path).unlink(missing_ok=True)
-            self.lock_path.unlink(missing_ok=True)
             try:
-                self.directory.rmdir()
+                it = os.scandir(self.dirpath)
+            except FileNotFoundError:
+                pass
+            else:
+                with it:
+                    for entry in it:
+                        if entry.name.startswith(LAST_RESERVED_PREFIX):
+                            _unlink(entry.path)
+            _unlink(self._lock_file)
+            try:
+                os.rmdir(self.dirpath)
             except FileNotFoundError:
                 pass
             except OSError as exc:

@@ -11,7 +11,7 @@ output and the `--explain` echo; `rm -rf DIR` for the directory, which is what i
 
 from __future__ import annotations
 
-import contextlib
+import os
 
 from cnictl.errors import CnictlError
 from cnictl.plan import Step
@@ -49,10 +49,10 @@ class ReserveIP(Step):
         self.reserved: list[Lease] = []
         self.dir_existed = False
         self.previous: list[IPAddress | None] = []
-        self.summary = f"reserve an address for {container_id}/{ifname} in {store.directory}"
+        self.summary = f"reserve an address for {container_id}/{ifname} in {store.dirpath}"
 
     def apply(self, host: Host) -> None:
-        self.dir_existed = self.store.directory.exists()
+        self.dir_existed = os.path.exists(self.store.dirpath)
         self.reserved = self.store.allocate(self.ranges, self.container_id, self.ifname, self.requested)
         self.previous = [self.store.previous_last.get(i) for i in range(len(self.ranges))]
         self.leases = list(self.reserved)
@@ -65,16 +65,18 @@ class ReserveIP(Step):
             self.store.restore_last(lease.range_index, lease.ip, prev)
         self.reserved = []
         if not self.dir_existed:
-            with contextlib.suppress(CnictlError):
+            try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
                 self.store.destroy()
+            except CnictlError:
+                pass
 
     def explain(self, host: Host) -> list[str]:
         if not self.leases:  # not predicted (a network's own reservation): the address is chosen when it runs
             return [f"# IPAM: reserve the first free address of {rng.range_start}-{rng.range_end} -> file "
-                    f"{self.store.directory}/ADDRESS containing '{self.container_id}\\r\\n{self.ifname}'"
+                    f"{self.store.dirpath}/ADDRESS containing '{self.container_id}\\r\\n{self.ifname}'"
                     for rng in self.ranges]
         return [
-            f"# IPAM: reserve {lease.ip} -> file {self.store.directory}/{lease.ip} "
+            f"# IPAM: reserve {lease.ip} -> file {self.store.dirpath}/{lease.ip} "
             f"containing '{self.container_id}\\r\\n{self.ifname}'"
             for lease in self.leases
         ]
@@ -92,7 +94,7 @@ class ReleaseAddresses(Step):
         self.released = self.ipam.release(self.container_id, self.ifname)
 
     def explain(self, host: Host | None) -> list[str]:
-        return [f"# IPAM: remove the files in {self.ipam.directory} holding '{self.container_id}\\r\\n{self.ifname}'"]
+        return [f"# IPAM: remove the files in {self.ipam.dirpath} holding '{self.container_id}\\r\\n{self.ifname}'"]
 
 
 class ReleaseIP(Step):
@@ -109,7 +111,7 @@ class ReleaseIP(Step):
         self.released = self.ipam.release_ip(self.ip)
 
     def explain(self, host: Host | None) -> list[str]:
-        return [f"# IPAM: {self.summary} (rm {self.ipam.directory / self.ip})"]
+        return [f"# IPAM: {self.summary} (rm {os.path.join(self.ipam.dirpath, self.ip)})"]
 
 
 class DestroyIpamDir(Step):
@@ -117,10 +119,10 @@ class DestroyIpamDir(Step):
 
     def __init__(self, ipam: HostLocalStore) -> None:
         self.ipam = ipam
-        self.summary = f"remove IPAM directory {ipam.directory}"
+        self.summary = f"remove IPAM directory {ipam.dirpath}"
 
     def apply(self, host: Host) -> None:
         self.ipam.destroy()
 
     def explain(self, host: Host | None) -> list[str]:
-        return [f"rm -rf {self.ipam.directory}"]
+        return [f"rm -rf {self.ipam.dirpath}"]

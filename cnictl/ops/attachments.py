@@ -12,6 +12,7 @@ imported inside the functions that use them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
@@ -114,10 +115,9 @@ def _check_target(host: Host, net: Network, ref: NetnsRef, ifname: str, requeste
     network = net.name
     fd = host.netns_fd(ref)  # raises NetnsNotFoundError
     del fd
-    ipam = HostLocalStore(host.paths.ipam_root / network)
+    ipam = HostLocalStore(os.path.join(host.paths.dirs.ipam_root, network))
     for want in requested:
-        holder = ipam.directory / str(want)
-        if holder.exists():
+        if os.path.exists(os.path.join(ipam.dirpath, str(want))):
             raise ConflictError(f"requested IP {want} is already taken in {network}", hint=f"see: {cli('ipam show ' + network)}")
     # A real run learns this from the kernel (EEXIST when the veth is created, then rolled back), which
     # saves a netlink round trip on every attach; a dry run asks first.
@@ -189,7 +189,7 @@ def _apply_attach(host: Host, store: Store, plan: Plan, opts: RunOptions, net: N
     network = net.name
     try:
         with store.locked(exclusive=False):
-            if not store.network_path(network).exists():  # removed while we were planning
+            if not store.has_network(network):  # removed while we were planning
                 raise NotFoundError(f'network "{network}" not found', hint=f"see: {cli('net ls')}")
             try:
                 _run(host, plan, opts)
@@ -234,7 +234,7 @@ def detach(
     from cnictl.ipam.hostlocal import HostLocalStore
 
     store, net, ref, key = _endpoint(host, network, netns, ifname)
-    ipam = HostLocalStore(host.paths.ipam_root / network)
+    ipam = HostLocalStore(os.path.join(host.paths.dirs.ipam_root, network))
     att = store.get_attachment(network, key)
     if att is None:
         cid = container_id or ref.key

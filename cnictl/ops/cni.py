@@ -8,8 +8,8 @@ kernel state, GC of stale attachments. ADD is `cnictl.ops.attachments.attach`, t
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
+import os
 from collections.abc import Sequence
 
 from cnictl.drivers import get_driver
@@ -65,7 +65,7 @@ def detach_container(host: Host, network: str, container_id: str, ifname: str, n
     net = store.find_network(network)
     if net is None:
         return Outcome(result, Plan(), [f'network "{network}" not found; nothing to do'])
-    ipam = HostLocalStore(host.paths.ipam_root / network)
+    ipam = HostLocalStore(os.path.join(host.paths.dirs.ipam_root, network))
     att = find_attachment(host, network, container_id, ifname)
     if att is not None:
         plan = _detach_plan(host, store, net, att, ipam)
@@ -88,6 +88,7 @@ def detach_container(host: Host, network: str, container_id: str, ifname: str, n
 
 def _default_routes(ref: NetnsRef, host: Host) -> set[str]:
     """Gateways of the default routes inside *ref* (read from /proc, which shows the visiting thread's namespace)."""
+    import contextlib
     import socket
     import struct
 

@@ -26,6 +26,9 @@ OFF_THE_PATH = (
     "json", "threading", "ctypes", "signal", "socket", "selectors", "shlex", "importlib", "struct", "typing",
     "dataclasses", "inspect", "subprocess", "logging", "tempfile", "asyncio", "pyroute2", "typer", "click",
     "pydantic", "rich",
+    # string paths (os.path, cnictl.host.Dirs) rather than pathlib, whose import brings re (and with it
+    # enum), urllib.parse, fnmatch and ntpath; names and MACs are checked with str methods (cnictl.model.is_name)
+    "pathlib", "re", "enum", "urllib", "urllib.parse", "fnmatch", "ntpath",
 )
 # Not even imported by `import cnictl.cni.plugin` and a VERSION (what every error before the verb pays too):
 # no regular expression is compiled, so neither re nor enum loads.
