@@ -43,10 +43,9 @@ from cnictl.doctor.features import (
     probe_name,
     qdisc_checks,
 )
-from cnictl.doctor.ipam import HOST_ACCESS_ID, cni_cache_owners, leftover_ipam, live_addresses
+from cnictl.doctor.ipam import cni_cache_owners, leftover_ipam, live_addresses
 from cnictl.doctor.leftovers import (
     HOST_VETH_RE,
-    SHIM_PREFIX,
     Known,
     _alive,
     _known,
@@ -71,6 +70,18 @@ __all__ = [
     "healthy", "host_checks", "leftover_checks", "leftover_ipam", "leftover_links", "leftover_probe_namespaces",
     "link_checks", "live_addresses", "probe_features", "probe_name", "qdisc_checks", "run", "summary",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """HOST_ACCESS_ID and SHIM_PREFIX, names this package has exported: no copies any more, but what the
+    drivers answer (the IPAM owner of the reservations a driver holds itself, the prefix of its other host
+    links), as the checks ask them."""
+    from cnictl import drivers
+
+    answers = {"HOST_ACCESS_ID": drivers.ipam_owners, "SHIM_PREFIX": drivers.host_link_prefixes}
+    if name in answers:
+        return answers[name]()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextlib.contextmanager

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from cnictl.doctor.leftovers import Known
     from cnictl.host import Host
 
-HOST_ACCESS_ID = "cnictl-host-access"  # = drivers.macvlan.HOST_ACCESS_ID: the shim's IPAM owner, never a leftover
-
-
 def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
                   cached: Mapping[tuple[str, str], str] | None = None,
                   live: Mapping[str, str] | None = None) -> list[Check]:
@@ -37,9 +34,12 @@ def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
     (container id, ifname) (*cached*: pair -> where: a runtime such as podman or `cnictl cni add` attached it
     through an emitted conflist), or when a live network namespace holds its address on an interface of the
     reservation's name (*live*: "ip%ifname" and "ip" -> where).
-    Those are reported once, as ok, and never get a hint that would free them. Reservations of a
-    host-access shim are never leftovers."""
+    Those are reported once, as ok, and never get a hint that would free them. Reservations a driver holds
+    itself (its `ipam_owners`: a host-access shim's) are never leftovers."""
+    from cnictl.drivers import ipam_owners
     from cnictl.ipam.hostlocal import HostLocalStore
+
+    drivers_own = ipam_owners()
 
     cached = cached or {}
     live = live or {}
@@ -64,7 +64,7 @@ def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
         held = owners.get(d.name, set())
         ids = {cid for cid, _ in held}
         for a in allocations:
-            if a.container_id.startswith(HOST_ACCESS_ID):
+            if a.container_id.startswith(drivers_own):
                 continue
             if (a.container_id, a.ifname) in held or (not a.ifname and a.container_id in ids):
                 continue

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from cnictl.model import Attachment, Network
 
 HOST_VETH_RE = re.compile(r"^cni[0-9a-f]{12}$")  # model.host_ifname
-SHIM_PREFIX = "mvh-"  # macvlan host-access shim links
 
 
 # ---------------------------------------------------------------------------------------
@@ -58,10 +57,14 @@ class Known:
         return {a.host_ifname for a in self.attachments}
 
     def shim_known(self, name: str) -> bool:
-        """A host-access shim link belongs to a network when the record names it, or when its name is
-        `mvh-` + the network's name (possibly cut short) or + a prefix of its hash. Generous on purpose:
-        an unknown shim is reported only when no network could own it."""
-        suffix = name[len(SHIM_PREFIX):]
+        """A host link with a driver's prefix (`host_link_prefixes`: a host-access shim, mvh-) belongs to a
+        network when the record names it, or when its name is the prefix + the network's name (possibly cut
+        short) or + a prefix of its hash. Generous on purpose: an unknown one is reported only when no
+        network could own it."""
+        from cnictl.drivers import host_link_prefixes
+
+        prefix = next((p for p in host_link_prefixes() if name.startswith(p)), "")
+        suffix = name[len(prefix):]
         for net in self.networks:
             if name in set(_strings(net.to_dict())):
                 return True
@@ -82,11 +85,15 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def leftover_links(links: Sequence[dict[str, Any]], known: Known, fw_bridges: set[str], ip: str) -> list[Check]:
-    """cni<12 hex> veth ends and mvh-* shims without a record; bridges only when cnictl's evidence names them.
+    """cni<12 hex> veth ends and the drivers' other host links (mvh-* shims) without a record; bridges only when
+    cnictl's evidence names them.
 
     A `br-*` bridge alone proves nothing (docker's bridges are br-<12 hex> too), so an unknown bridge
     is reported only when cnictl's firewall rules still name it or a leftover cnictl veth is its port.
     """
+    from cnictl.drivers import host_link_prefixes
+
+    prefixes = host_link_prefixes()
     names = {link["index"]: str(link["ifname"]) for link in links}
     out = []
     stray_ports: dict[int, list[str]] = {}
@@ -100,7 +107,7 @@ def leftover_links(links: Sequence[dict[str, Any]], known: Known, fw_bridges: se
             out.append(Check(f"leftover.link.{name}", FAIL,
                              f"host end of a cnictl veth pair ({where}) with no attachment record",
                              f"{ip} link del {name}"))
-        elif name.startswith(SHIM_PREFIX) and not known.shim_known(name):
+        elif name.startswith(prefixes) and not known.shim_known(name):
             out.append(Check(f"leftover.link.{name}", FAIL,
                              f"host-access shim ({link.get('kind') or 'link'}) of no known network",
                              f"{ip} link del {name}"))

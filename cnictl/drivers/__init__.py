@@ -80,6 +80,16 @@ def host_link_kinds() -> set[str]:
     return {k for d in all_drivers() for k in d.host_link_kinds}
 
 
+def host_link_prefixes() -> tuple[str, ...]:
+    """The name prefixes of the other host links drivers make (macvlan's host-access shims), each once."""
+    return tuple(dict.fromkeys(p for d in all_drivers() for p in d.host_link_prefixes))
+
+
+def ipam_owners() -> tuple[str, ...]:
+    """The container ids (as prefixes) of the IPAM reservations drivers hold themselves, each once."""
+    return tuple(dict.fromkeys(o for d in all_drivers() for o in d.ipam_owners))
+
+
 def host_links(networks: list[Network]) -> set[str]:
     """The host links (bridges) of *networks*."""
     return {link for n in networks if (link := get_driver(n.driver).host_link(n))}

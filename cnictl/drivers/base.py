@@ -78,6 +78,8 @@ class NetworkDriver:
     name = ""  # the --driver value and the registry key
     kind = ""  # the kernel link kind of the containers' links (doctor probes it; CNI STATUS)
     host_link_kinds: tuple[str, ...] = ()  # kernel link kinds of host_link() (doctor's leftover scan)
+    host_link_prefixes: tuple[str, ...] = ()  # name prefixes of other host links it makes (doctor's leftover scan)
+    ipam_owners: tuple[str, ...] = ()  # container ids (prefixes) of IPAM reservations it holds itself: no leftovers
     options_type: Any = None  # the @record class of Network.options
     request_options: tuple[Option, ...] = ()
     picks_subnet = False  # without --subnet: a free /24 of the default pool (else --subnet is required)

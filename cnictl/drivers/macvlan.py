@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from cnictl.store import Store
 
 HOST_ACCESS_ID = "cnictl-host-access"  # the container id of the shim's IPAM reservations
+SHIM_PREFIX = "mvh-"  # the host-access shim links' names
 MACVLAN_MODES = ("bridge", "vepa", "private", "passthru")
 IPVLAN_MODES = ("l2", "l3", "l3s")
 
@@ -110,8 +111,8 @@ def shim_ifname(network: str) -> str:
         >>> shim_ifname("lan")
         'mvh-lan'
     """
-    name = f"mvh-{network}"
-    return name if len(name.encode()) <= IFNAMSIZ - 1 else "mvh-" + short_hash(network, length=11)
+    name = f"{SHIM_PREFIX}{network}"
+    return name if len(name.encode()) <= IFNAMSIZ - 1 else SHIM_PREFIX + short_hash(network, length=11)
 
 
 class ShimAddresses(Step):
@@ -144,6 +145,8 @@ class MacvlanDriver(NetworkDriver):
 
     name = kind = "macvlan"
     modes: tuple[str, ...] = MACVLAN_MODES
+    host_link_prefixes = (SHIM_PREFIX,)  # the --host-access shim
+    ipam_owners = (HOST_ACCESS_ID,)  # the shim's addresses
     options_type = MacvlanOptions
     request_options = (
         Option("parent", "--parent", str, None, "parent"),
