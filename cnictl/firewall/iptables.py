@@ -189,7 +189,7 @@ class IptablesBackend:
         return IptSetup(self, fw)
 
     def teardown_network(self, fw: NetworkFirewall, last: bool = False) -> Step:
-        return IptTeardown(self, fw)
+        return IptTeardown(self, fw, last)
 
     def publish(self, forwards: Callable[[], list[PortForward]], summary: str) -> Step:
         return IptPublish(self, forwards, summary)
@@ -344,15 +344,23 @@ class IptSetup(Step):
 
 
 class IptTeardown(Step):
-    def __init__(self, backend: IptablesBackend, fw: NetworkFirewall) -> None:
-        self.backend, self.fw = backend, fw
+    """Delete the network's rules (cnictl's chains and jumps too when no rule of cnictl's is left, as the
+    ruleset shows when it runs); explained from the records (*last*), so a dry run reads no ruleset."""
+
+    def __init__(self, backend: IptablesBackend, fw: NetworkFirewall, last: bool = False) -> None:
+        self.backend, self.fw, self.last = backend, fw, last
         self.summary = f"remove iptables rules of {fw.network}"
 
     def apply(self, host: Host) -> None:
         self.backend.remove(network_lines(self.fw), self.summary)
 
     def explain(self, host: Host) -> list[str]:
-        return [ln for t, lines in network_lines(self.fw).items() for ln in _explain(host, t, ["-D" + x[2:] for x in lines])]
+        out = [ln for t, lines in network_lines(self.fw).items() for ln in _explain(host, t, ["-D" + x[2:] for x in lines])]
+        if self.last:  # what _remove_base_if_unused then removes
+            for table in CHAINS:
+                out += _explain(host, table, [f"-D {chain} {rest}" for chain, rest in JUMPS[table]]
+                                + [f"-F {c}" for c in CHAINS[table]] + [f"-X {c}" for c in CHAINS[table]])
+        return out
 
 
 class IptPublish(Step):
