@@ -10,7 +10,6 @@ sees them. Everything here is in-process (setns/unshare through libc), no fork, 
 
 from __future__ import annotations
 
-import contextlib
 import errno as errno_mod
 import fcntl
 import os
@@ -22,7 +21,6 @@ from cnictl.record import record
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     import ctypes  # loaded on the first libc call (_lib): most commands never make one
-    from collections.abc import Iterator
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -154,25 +152,41 @@ class NetnsRef:
         return f"nsenter --net={self.path}"
 
 
-@contextlib.contextmanager
-def entered(path_or_fd: str | int, home: int | None = None) -> Iterator[None]:
+class entered:  # noqa: N801 - used as a function: `with entered(path_or_fd, home):`
     """Run the body with this thread inside another network namespace, then come back.
 
     *home* is an open fd of the namespace to come back to (default: the current one, opened here).
+    (A class rather than a contextlib.contextmanager: contextlib is one module less for the CNI plugin.)
     """
-    own = home if home is not None else os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    fd = path_or_fd if isinstance(path_or_fd, int) else os.open(path_or_fd, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        setns_fd(fd)
+
+    __slots__ = ("fd", "home", "own", "target")
+
+    def __init__(self, path_or_fd: str | int, home: int | None = None) -> None:
+        self.target, self.home = path_or_fd, home
+        self.own = self.fd = -1
+
+    def _close(self) -> None:
+        if self.home is None and self.own >= 0:
+            os.close(self.own)
+        if not isinstance(self.target, int) and self.fd >= 0:
+            os.close(self.fd)
+        self.own = self.fd = -1
+
+    def __enter__(self) -> None:
         try:
-            yield
+            self.own = self.home if self.home is not None else os.open("/proc/thread-self/ns/net",
+                                                                       os.O_RDONLY | os.O_CLOEXEC)
+            self.fd = self.target if isinstance(self.target, int) else os.open(self.target, os.O_RDONLY | os.O_CLOEXEC)
+            setns_fd(self.fd)
+        except BaseException:
+            self._close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            setns_fd(self.own)
         finally:
-            setns_fd(own)
-    finally:
-        if home is None:
-            os.close(own)
-        if not isinstance(path_or_fd, int):
-            os.close(fd)
+            self._close()
 
 
 def enter(ref: NetnsRef) -> int:
@@ -233,8 +247,10 @@ def create(name: str) -> str:
         finally:
             setns_fd(own)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
             os.unlink(path)
+        except OSError:
+            pass
         raise
     finally:
         os.close(own)

@@ -13,14 +13,13 @@ gone" as success and collect errors instead of stopping.
 from __future__ import annotations
 
 import _signal as signal  # signal's own names without its enum wrappers (signal imports enum: start-up time)
-import contextlib
 import os
 
 from cnictl.errors import CnictlError, KernelError, RollbackIncompleteError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from typing import Any
 
     from cnictl.host import Host
@@ -50,26 +49,40 @@ PROGRESS = Progress()
 NOTHING_CHANGED = "interrupted; nothing was changed"
 
 
-@contextlib.contextmanager
-def changing() -> Iterator[None]:
+# The context managers here are small classes rather than contextlib.contextmanager generators: contextlib
+# would be one module more for the CNI plugin to import on every ADD and DEL.
+
+
+class changing:  # noqa: N801 - used as a function: `with changing():`
     """Mark a change made outside a Plan (a direct state or firewall update): an interrupt inside it raises,
     and the phase is "done" once it completed."""
-    before = PROGRESS.phase
-    PROGRESS.phase = "changing"
-    try:
-        yield
-    except BaseException:
-        PROGRESS.phase = before
-        raise
-    PROGRESS.phase = "done"
+
+    __slots__ = ("before",)
+
+    def __enter__(self) -> None:
+        self.before = PROGRESS.phase
+        PROGRESS.phase = "changing"
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        PROGRESS.phase = self.before if exc_type is not None else "done"
 
 
-@contextlib.contextmanager
-def held() -> Iterator[None]:
+class held:  # noqa: N801 - used as a function: `with held():`
     """A short change made outside a Plan (releasing reservations, reloading rules): Ctrl-C is held until it
     completed, and then the change stands (phase "done")."""
-    with deferred_signals(), changing():
-        yield
+
+    __slots__ = ("change", "signals")
+
+    def __enter__(self) -> None:
+        self.signals, self.change = deferred_signals(), changing()
+        self.signals.__enter__()
+        self.change.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.change.__exit__(*exc)
+        finally:
+            self.signals.__exit__(*exc)
 
 
 class Step:
@@ -113,27 +126,31 @@ class Note(Step):
         return [f"# {self.summary}"]
 
 
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[list[int]]:
+class deferred_signals:  # noqa: N801 - used as a function: `with deferred_signals() as pending:`
     """Hold back SIGINT/SIGTERM while undoing; re-deliver the first one afterwards."""
-    pending: list[int] = []
-    old: dict[int, Any] = {}
 
-    def _hold(signum: int, _frame: object) -> None:
-        pending.append(signum)
+    __slots__ = ("old", "pending")
 
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, _hold)
-    except ValueError:  # not the main thread: signals cannot be handled here anyway
-        old.clear()
-    try:
-        yield pending
-    finally:
-        for sig, handler in old.items():
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self.old: dict[int, Any] = {}
+
+    def _hold(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+
+    def __enter__(self) -> list[int]:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._hold)
+        except ValueError:  # not the main thread: signals cannot be handled here anyway
+            self.old.clear()
+        return self.pending
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.old.items():
             signal.signal(sig, handler)
-        if pending:
-            os.kill(os.getpid(), pending[0])  # now handled as usual (Ctrl-C raises KeyboardInterrupt)
+        if self.pending:
+            os.kill(os.getpid(), self.pending[0])  # now handled as usual (Ctrl-C raises KeyboardInterrupt)
 
 
 class Plan:

@@ -378,8 +378,19 @@ def main() -> None:
     code, out = run(env, stdin, sys.stderr if env.get("CNICTL_DEBUG") else None)
     if out:
         sys.stdout.buffer.write(out)
-        sys.stdout.buffer.flush()
-    sys.exit(code)
+        sys.stdout.buffer.flush()  # a failure raises here, as before: a traceback and exit status 1
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End the process without the interpreter's finalization: tearing down the ~80 modules a call imported
+    costs ~4 ms, on every ADD and DEL. Nothing is left pending: stdout was flushed, records are written with
+    os.write and renamed, and the locks go with the descriptors the kernel closes."""
+    try:  # noqa: SIM105 - no contextlib on the plugin's path (start-up time)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed by the runtime: nothing more to say there
+        pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from cnictl.host import Host
 from cnictl.model import Attachment, Network, random_mac, validate_mac
 from cnictl.netns import NetnsRef
 from cnictl.ops.ipam import _predict, _ranges
-from cnictl.ops.ports import _port_specs, _publish_plan, _unpublish_plan, _v4
 from cnictl.ops.requests import AttachRequest, attach_call
 from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
 from cnictl.plan import Plan
@@ -47,11 +46,15 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
     opts = opts or RunOptions()
     network, netns, ifname, ip, mac = req.network, req.netns, req.ifname, req.ip, req.mac
     container_id, ports, hairpin = req.container_id, req.ports, req.hairpin
-    from cnictl.ports import PortSpec
 
     store, net, ref, key = _endpoint(host, network, netns, ifname)
     mac = validate_mac(mac)
-    specs = _port_specs(host, net, ports, PortSpec.parse)
+    specs: list[Any] = []
+    if ports:  # cnictl.ports and ops.ports are imported by an attach that publishes (start-up time)
+        from cnictl.ops.ports import _port_specs
+        from cnictl.ports import PortSpec
+
+        specs = _port_specs(host, net, ports, PortSpec.parse)
     cid = _container_id(container_id or ref.key)
     ranges = _ranges(net)
     requested = _requested_ip(net, ranges, ip)
@@ -176,6 +179,7 @@ def _attach_plan(host: Host, store: Store, net: Network, att: Attachment, ref: N
     plan = get_driver(net.driver).plan_attach(host, net, att, ref, reserve, ipam)
     if specs:  # the backend is built only then (importing one is not paid by an attach without ports)
         from cnictl.firewall import get_backend
+        from cnictl.ops.ports import _publish_plan, _v4
 
         plan.extend(_publish_plan(host, net, att, specs, lambda: _v4(lease.cidr for lease in reserve.leases),
                                   get_backend(net.firewall)))
@@ -207,12 +211,14 @@ def _detach_plan(host: Host, store: Store, net: Network, att: Attachment, ipam: 
     """*fw*: the network's firewall backend when the caller built it (net rm: one for every attachment);
     else it is built here, only if the attachment has published ports."""
     from cnictl.drivers import get_driver
-    from cnictl.firewall import get_backend
     from cnictl.ipam.steps import ReleaseAddresses
-    from cnictl.ports import PortSpec
 
     plan = Plan()
-    if att.ports:
+    if att.ports:  # the backend and the port modules are imported only then (start-up time of a DEL)
+        from cnictl.firewall import get_backend
+        from cnictl.ops.ports import _unpublish_plan
+        from cnictl.ports import PortSpec
+
         plan.extend(_unpublish_plan(host, net, att, [PortSpec.from_dict(p) for p in att.ports],
                                     fw or get_backend(net.firewall)))
     plan.extend(get_driver(net.driver).plan_detach(host, net, att))

@@ -29,6 +29,9 @@ OFF_THE_PATH = (
     # string paths (os.path, cnictl.host.Dirs) rather than pathlib, whose import brings re (and with it
     # enum), urllib.parse, fnmatch and ntpath; names and MACs are checked with str methods (cnictl.model.is_name)
     "pathlib", "re", "enum", "urllib", "urllib.parse", "fnmatch", "ntpath",
+    # context managers are small classes (fsutil.locked, netns.entered, plan.deferred_signals, ...); the port
+    # and firewall modules are imported by an ADD or DEL that has published ports, not by every one
+    "contextlib", "cnictl.ports", "cnictl.ops.ports", "cnictl.firewall",
 )
 # Not even imported by `import cnictl.cni.plugin` and a VERSION (what every error before the verb pays too):
 # no regular expression is compiled, so neither re nor enum loads.
