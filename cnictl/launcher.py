@@ -47,20 +47,10 @@ def text(entry: str, python: str | None = None, *, guard: bool = True, name: str
 
 def write(path: str | os.PathLike[str], content: str) -> Path:
     """Write *content* to *path* atomically, mode 0755 (root-owned when run as root)."""
-    dest = Path(path).absolute()
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o755)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        os.chmod(tmp, 0o755)
-        if os.geteuid() == 0:
-            os.chown(tmp, 0, 0)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
+    from cnictl.fsutil import atomic_write
+
+    root = (0, 0) if os.geteuid() == 0 else None
+    return atomic_write(Path(path).absolute(), content, 0o755, dir_mode=None, chown=root)
 
 
 if __name__ == "__main__":

@@ -205,8 +205,11 @@ def _add(conf: Conf) -> dict[str, Any]:
             steps.append(reserve)
             return reserve
 
-        out = ops.attach(host, conf.network, conf.netns, ifname=conf.ifname, mac=mac, container_id=conf.container_id,
-                         ports=ports, reserve_hook=hook, hairpin=conf.hairpin)
+        from cnictl.ops.requests import AttachRequest
+
+        req = AttachRequest(conf.network, conf.netns, ifname=conf.ifname, mac=mac, container_id=conf.container_id,
+                            ports=ports, hairpin=conf.hairpin)  # the addresses asked for go through the hook
+        out = ops.attach(host, req, reserve_hook=hook)
         return R.result(conf, net, out, steps[0] if steps else None, prev)
 
 
