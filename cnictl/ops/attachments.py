@@ -13,7 +13,6 @@ imported inside the functions that use them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from cnictl.errors import ConfigError, ConflictError, NotFoundError, cli
 from cnictl.host import Host
@@ -27,6 +26,7 @@ from cnictl.store import ForgetAttachment, SaveAttachment, Store, attachment_key
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from cnictl.firewall.base import FirewallBackend

@@ -11,7 +11,6 @@ port commands share.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from cnictl.errors import CnictlError
 from cnictl.host import Host
@@ -23,6 +22,7 @@ from cnictl.store import Store, attachment_key
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 

@@ -31,7 +31,7 @@ OFF_THE_PATH = (
     "pathlib", "re", "enum", "urllib", "urllib.parse", "fnmatch", "ntpath",
     # context managers are small classes (fsutil.locked, netns.entered, plan.deferred_signals, ...); the port
     # and firewall modules are imported by an ADD or DEL that has published ports, not by every one
-    "contextlib", "cnictl.ports", "cnictl.ops.ports", "cnictl.firewall",
+    "contextlib", "cnictl.ports", "cnictl.ops.ports", "cnictl.firewall", "collections.abc",
 )
 # Not even imported by `import cnictl.cni.plugin` and a VERSION (what every error before the verb pays too):
 # no regular expression is compiled, so neither re nor enum loads.
