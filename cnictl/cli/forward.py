@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, QuietOpt, State
+from cnictl.cli.options import FormatOpt, JsonOpt, QuietOpt, State, changes
 from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Enable, disable and show IP forwarding.")
@@ -14,27 +14,27 @@ V6Opt = Annotated[bool, typer.Option("--ipv6", help="Also IPv6 (net.ipv6.conf.al
 PersistOpt = Annotated[bool, typer.Option("--persist", help="Also write it to sysctl.d so it survives a reboot.")]
 
 
-def _set(ctx: typer.Context, enable: bool, ipv6: bool, persist: bool, json_mode: bool, dry_run: bool, explain: bool) -> None:
+def _set(ctx: typer.Context, enable: bool, ipv6: bool, persist: bool) -> None:
     from cnictl.ops import forward
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     host = st.host(changes="forward " + ("enable" if enable else "disable"))
     outcome = forward.forward_set(host, enable, ipv6=ipv6, persist=persist, opts=st.run_options())
     st.finish(outcome, views.forward_set(outcome.result, enable))
 
 
 @app.command("enable", epilog="Example: cnictl forward enable --ipv6 --persist")
-def enable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False, json_mode: JsonOpt = False,
-           dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
+@changes()
+def enable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False) -> None:
     """Turn IP forwarding on."""
-    _set(ctx, True, ipv6, persist, json_mode, dry_run, explain)
+    _set(ctx, True, ipv6, persist)
 
 
 @app.command("disable", epilog="Example: cnictl forward disable")
-def disable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False, json_mode: JsonOpt = False,
-            dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
+@changes()
+def disable(ctx: typer.Context, ipv6: V6Opt = False, persist: PersistOpt = False) -> None:
     """Turn IP forwarding off."""
-    _set(ctx, False, ipv6, persist, json_mode, dry_run, explain)
+    _set(ctx, False, ipv6, persist)
 
 
 quiet_line = views.forward_quiet_line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, JsonOpt, OptionalNetworkArg, State
+from cnictl.cli.options import JsonOpt, OptionalNetworkArg, State, changes
 from cnictl.errors import CnictlError, cli
 
 app = typer.Typer(no_args_is_help=True, help="Show the firewall rules cnictl owns.")
@@ -30,12 +30,12 @@ def show(
 
 
 @app.command("reload", epilog="Example: cnictl fw reload --dry-run")
-def reload(ctx: typer.Context, json_mode: JsonOpt = False, dry_run: DryRunOpt = False,
-           explain: ExplainOpt = False) -> None:
+@changes()
+def reload(ctx: typer.Context) -> None:
     """Re-apply every rule cnictl owns from its state (after a flush or a firewall restart)."""
     from cnictl.ops import firewall
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     outcome = firewall.fw_reload(st.host(changes="fw reload"), st.run_options())
     r = outcome.result
     st.finish(outcome, f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "

@@ -7,14 +7,13 @@ from typing import Annotated
 import typer
 
 from cnictl.cli.options import (
-    DryRunOpt,
-    ExplainOpt,
     FormatOpt,
     JsonOpt,
     NetworkArg,
     OptionalNetworkArg,
     QuietOpt,
     State,
+    changes,
 )
 from cnictl.render import views
 
@@ -43,6 +42,7 @@ def show(
 
 
 @app.command("release", epilog="Example: cnictl ipam release lab 10.20.0.5")
+@changes()
 def release(
     ctx: typer.Context,
     network: NetworkArg,
@@ -50,13 +50,10 @@ def release(
     container_id: Annotated[
         str | None, typer.Option("--id", metavar="ID", help="Release every address of this container id.")
     ] = None,
-    json_mode: JsonOpt = False,
-    dry_run: DryRunOpt = False,
-    explain: ExplainOpt = False,
 ) -> None:
     """Release one address, or all addresses of a container id."""
     from cnictl.ops import ipam
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     outcome = ipam.ipam_release(st.host(changes="ipam release"), network, ip, container_id, st.run_options())
     st.finish(outcome, f"released {', '.join(outcome.result['released'])} in {network}")

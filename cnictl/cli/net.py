@@ -8,7 +8,7 @@ import typer
 
 from cnictl import drivers
 from cnictl.cli import complete
-from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, NetworkNameArg, QuietOpt, State
+from cnictl.cli.options import FormatOpt, JsonOpt, NetworkNameArg, QuietOpt, State, changes
 from cnictl.render.output import Column
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ CreateNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the 
 @app.command("create", epilog="Example: cnictl net create lab --subnet 10.20.0.0/24\n\n"
              "cnictl net create lan --driver macvlan --parent eth0 --subnet 192.168.1.0/24 --gateway 192.168.1.1 "
              "--ip-range 192.168.1.192/27 --host-access")
+@changes(quiet=True)
 def create(
     ctx: typer.Context,
     name: CreateNameArg,
@@ -90,10 +91,6 @@ def create(
     label: Annotated[
         list[str] | None, typer.Option("--label", metavar="KEY=VALUE", help="Metadata to record (repeatable).")
     ] = None,
-    json_mode: JsonOpt = False,
-    quiet: QuietOpt = False,
-    dry_run: DryRunOpt = False,
-    explain: ExplainOpt = False,
 ) -> None:
     """Create a network: a bridge with the gateway address, forwarding, NAT and isolation rules.
 
@@ -104,7 +101,7 @@ def create(
     from cnictl.model import parse_labels
     from cnictl.ops import networks
 
-    st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     # the driver options (each driver declares its own; the one asked for refuses the others' when set)
     options = {"bridge": bridge, "masquerade": not no_masquerade, "isolate": not no_isolate, "icc": icc,
                "parent": parent, "mode": mode, "vlan": vlan, "host_access": host_access}
@@ -167,18 +164,16 @@ def _link(r: dict[str, Any]) -> str:
 
 
 @app.command("rm", epilog="Example: cnictl net rm lab --force")
+@changes()
 def rm(
     ctx: typer.Context,
     name: NetworkNameArg,
     force: Annotated[bool, typer.Option("--force", "-f", help="Detach every attachment first.")] = False,
-    json_mode: JsonOpt = False,
-    dry_run: DryRunOpt = False,
-    explain: ExplainOpt = False,
 ) -> None:
     """Remove a network: its rules, its bridge (if cnictl made it) and its IPAM directory."""
     from cnictl.ops import networks
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     host = st.host(changes="net rm")
     outcome = networks.delete_network(host, name, st.run_options(), force=force)
     st.finish(outcome, f"removed network {name}")

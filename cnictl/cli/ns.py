@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cnictl.cli.options import DryRunOpt, ExplainOpt, FormatOpt, JsonOpt, NetnsNameArg, QuietOpt, State
+from cnictl.cli.options import FormatOpt, JsonOpt, NetnsNameArg, QuietOpt, State, changes
 from cnictl.render import views
 
 app = typer.Typer(no_args_is_help=True, help="Add, list, remove named network namespaces and run commands in them.")
@@ -14,18 +14,16 @@ NewNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the new
 
 
 @app.command("add", epilog="Example: cnictl ns add web")
+@changes()
 def add(
     ctx: typer.Context,
     name: NewNameArg,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed if it already exists.")] = False,
-    json_mode: JsonOpt = False,
-    dry_run: DryRunOpt = False,
-    explain: ExplainOpt = False,
 ) -> None:
     """Create a named network namespace with lo up."""
     from cnictl.ops import namespaces
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     host = st.host(changes="ns add")
     st.finish(namespaces.ns_add(host, name, st.run_options(), exist_ok=exist_ok), views.ns_added(name))
 
@@ -40,18 +38,16 @@ def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, 
 
 
 @app.command("rm", epilog="Example: cnictl ns rm web")
+@changes()
 def rm(
     ctx: typer.Context,
     name: NetnsNameArg,
     missing_ok: Annotated[bool, typer.Option("--missing-ok", help="Succeed if it does not exist.")] = False,
-    json_mode: JsonOpt = False,
-    dry_run: DryRunOpt = False,
-    explain: ExplainOpt = False,
 ) -> None:
     """Remove a named namespace, detaching it from cnictl networks first."""
     from cnictl.ops import namespaces
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     host = st.host(changes="ns rm")
     st.finish(namespaces.ns_remove(host, name, st.run_options(), missing_ok=missing_ok), views.ns_removed(name))
 

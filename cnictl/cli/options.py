@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -48,6 +49,45 @@ NetnsNameArg = Annotated[
     str, typer.Argument(metavar="NAME", help="Namespace name (under /run/netns).", show_default=False,
                         autocompletion=complete.namespaces)
 ]
+
+
+# ---- the options of every command that changes the system: one definition ----------------------------------
+CHANGE_OPTIONS: dict[str, Any] = {"json_mode": JsonOpt, "quiet": QuietOpt, "dry_run": DryRunOpt, "explain": ExplainOpt}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def changes(*, quiet: bool = False, explain: bool = True) -> Callable[[F], F]:
+    """Give a command that changes the system the shared options, after its own: --json, -q/--quiet (with
+    *quiet*), --dry-run and --explain (unless *explain* is False). They are merged into the invocation's State
+    before the command runs, so the body reads them there (`st: State = ctx.obj`); the command's first
+    parameter is the typer.Context. Adding an option every mutating command takes is one entry here.
+
+        @app.command("add", epilog="Example: cnictl ns add web")
+        @changes()
+        def add(ctx: typer.Context, name: NewNameArg) -> None: ...
+    """
+    import functools
+    import inspect
+
+    names = [n for n in CHANGE_OPTIONS if (quiet or n != "quiet") and (explain or n != "explain")]
+
+    def decorate(fn: F) -> F:
+        sig = inspect.signature(fn, eval_str=True)
+        shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=CHANGE_OPTIONS[n])
+                  for n in names]
+
+        @functools.wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            flags = {n: kwargs.pop(n, False) for n in names}
+            ctx = kwargs["ctx"] if "ctx" in kwargs else args[0]
+            ctx.obj.merge(**flags)
+            return fn(*args, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *shared])  # type: ignore[attr-defined]
+        command.__annotations__ = {**fn.__annotations__, **{n: CHANGE_OPTIONS[n] for n in names}}
+        return command  # type: ignore[return-value]
+
+    return decorate
 
 
 @dataclass

@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from cnictl.cli.options import (
-    DryRunOpt,
-    ExplainOpt,
     FormatOpt,
     IfnameOpt,
     JsonOpt,
@@ -17,6 +15,7 @@ from cnictl.cli.options import (
     OptionalNetworkArg,
     QuietOpt,
     State,
+    changes,
 )
 from cnictl.render import views
 
@@ -31,24 +30,24 @@ COLUMNS = views.PORT_COLUMNS
 
 
 @app.command("publish", epilog="Example: cnictl port publish lab web 8080:80/tcp")
-def publish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: SpecArg, ifname: IfnameOpt = "eth0",
-            json_mode: JsonOpt = False, dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
+@changes()
+def publish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: SpecArg, ifname: IfnameOpt = "eth0") -> None:
     """Publish a port of an attached namespace on the host."""
     from cnictl.ops import ports
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     host = st.host(changes="port publish")
     outcome = ports.port_publish(host, network, netns, spec, st.run_options(), ifname=ifname)
     st.finish(outcome, views.published(spec, netns, ifname, network))
 
 
 @app.command("unpublish", epilog="Example: cnictl port unpublish lab web 8080:80/tcp")
-def unpublish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: SpecArg, ifname: IfnameOpt = "eth0",
-              json_mode: JsonOpt = False, dry_run: DryRunOpt = False, explain: ExplainOpt = False) -> None:
+@changes()
+def unpublish(ctx: typer.Context, network: NetworkArg, netns: NetnsArg, spec: SpecArg, ifname: IfnameOpt = "eth0") -> None:
     """Remove a published port."""
     from cnictl.ops import ports
 
-    st: State = ctx.obj.merge(json_mode=json_mode, dry_run=dry_run, explain=explain)
+    st: State = ctx.obj
     host = st.host(changes="port unpublish")
     outcome = ports.port_unpublish(host, network, netns, spec, st.run_options(), ifname=ifname)
     st.finish(outcome, views.unpublished(spec, netns, ifname))
