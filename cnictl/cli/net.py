@@ -100,6 +100,7 @@ def create(
     """
     from cnictl.model import parse_labels
     from cnictl.ops import networks
+    from cnictl.ops.requests import to_json
 
     st: State = ctx.obj
     # the driver options (each driver declares its own; the one asked for refuses the others' when set)
@@ -110,7 +111,7 @@ def create(
                                   labels=parse_labels(list(label or [])), cni_conf_dir=cni_conf_dir, options=options)
     host = st.host(changes="net create")
     outcome = networks.create_network(host, req, st.run_options(), exist_ok=exist_ok)
-    r = outcome.result
+    r = to_json(outcome.result)
     subnets = ", ".join(s["subnet"] for s in r["subnets"])
     where = _driver_of(r).describe(_network(r))
     st.finish(outcome, f"created network {name} ({r['driver']}, {subnets}, {where})")

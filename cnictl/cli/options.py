@@ -161,7 +161,9 @@ class State:
         for n in outcome.notices:
             out.notice(n)
         if out.json_mode:
-            out.json(outcome.result)
+            from cnictl.ops.requests import to_json
+
+            out.json(to_json(outcome.result))
         elif out.quiet:
             if key in outcome.result:
                 out.out.write(f"{outcome.result[key]}\n")

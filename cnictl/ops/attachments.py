@@ -19,7 +19,7 @@ from cnictl.host import Host
 from cnictl.model import Attachment, Network, random_mac, validate_mac
 from cnictl.netns import NetnsRef
 from cnictl.ops.ipam import _predict, _ranges
-from cnictl.ops.requests import AttachRequest, attach_call
+from cnictl.ops.requests import AttachRequest, AttachResult, attach_call
 from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
 from cnictl.plan import Plan
 from cnictl.store import ForgetAttachment, SaveAttachment, Store, attachment_key
@@ -68,9 +68,9 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
                                  dry_run=opts.dry_run)
     if opts.dry_run:
         att.addresses = [lease.cidr for lease in reserve.leases]
-        return Outcome(att.to_dict(), plan)
+        return Outcome(AttachResult(att), plan)
     _apply_attach(host, store, plan, opts, net, ref, ifname)
-    return Outcome(att.to_dict(), plan, applied=True)
+    return Outcome(AttachResult(att), plan, applied=True)
 
 
 # ---- attach: validation (nothing is changed) --------------------------------------------
@@ -107,7 +107,7 @@ def _already_attached(existing: Attachment, ref: NetnsRef, ifname: str, requeste
             f"{ref.spec}/{ifname} is already attached to {network} with {', '.join(existing.addresses)}",
             hint=f"detach first: {cli(f'detach {network} {ref.spec}')}",
         )
-    return Outcome(existing.to_dict(), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
+    return Outcome(AttachResult(existing), Plan(), [f"{ref.spec}/{ifname} is already attached to {network}"])
 
 
 def _check_target(host: Host, net: Network, ref: NetnsRef, ifname: str, requested: list[Any], *,

@@ -183,3 +183,14 @@ def attach_call(req: AttachRequest | str, args: tuple[Any, ...], settings: dict[
     if len(rest) > 1 or (rest and opts is not None):
         raise TypeError("attach() takes the request (or network and netns) and opts only")
     return req, rest[0] if rest else opts
+
+
+@record(frozen=True)
+class AttachResult(View):
+    """`attach`: the attachment as recorded (a cnictl.model.Attachment); its JSON is the record's, as stored
+    under attachments/ (network, container_id, netns, ifname, host_ifname, mac, addresses, gateways, ...)."""
+
+    attachment: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return self.attachment.to_dict()

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from cnictl.ops.requests import View
+
 
 @record
 class RunOptions:
@@ -37,7 +39,7 @@ class RunOptions:
 
 @record
 class Outcome:
-    result: dict[str, Any]
+    result: dict[str, Any] | View  # a typed result (cnictl.ops.requests) or, not yet typed, its JSON object
     plan: Plan
     notices: list[str] = field(default_factory=list)
     applied: bool = False

@@ -88,3 +88,14 @@ def test_forward_status_quiet_lines() -> None:
     out = capture(quiet=True)
     views.forward_status(out, [ForwardView("all", {"ipv4": True, "ipv6": None})], ["ipv4", "ipv6"])
     assert out.out.getvalue() == "all 1 -\n"
+
+
+def test_attach_result_is_the_attachment_record() -> None:
+    from cnictl.model import Attachment
+    from cnictl.ops.requests import AttachResult
+
+    att = Attachment("lab", "web", "web", "web", "eth0", "veth1", "02:00:00:00:00:01", ["10.20.0.2/24"], ["10.20.0.1"])
+    r = AttachResult(att)
+    assert r.to_json() == att.to_dict() and list(r.to_json()) == list(att.to_dict())
+    assert r["addresses"] == ["10.20.0.2/24"] and r.get("host_ifname") == "veth1" and "mac" in r
+    assert to_json({"result": r}) == {"result": att.to_dict()}
