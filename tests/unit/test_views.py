@@ -99,3 +99,18 @@ def test_attach_result_is_the_attachment_record() -> None:
     assert r.to_json() == att.to_dict() and list(r.to_json()) == list(att.to_dict())
     assert r["addresses"] == ["10.20.0.2/24"] and r.get("host_ifname") == "veth1" and "mac" in r
     assert to_json({"result": r}) == {"result": att.to_dict()}
+
+
+def test_attach_call_takes_the_request_or_the_keyword_form() -> None:
+    from cnictl.ops.requests import attach_call
+
+    opts = object()
+    req = AttachRequest("lab", "web", ifname="eth1", ports=["8080:80"])
+    assert attach_call(req, (opts,), {}) == (req, opts)
+    assert attach_call(req, (), {"opts": opts}) == (req, opts)
+    assert attach_call("lab", ("web", opts), {"ifname": "eth1", "ports": ("8080:80",)}) == (req, opts)
+    assert attach_call("lab", (), {"netns": "web", "ifname": "eth1", "ports": ["8080:80"]}) == (req, None)
+    with pytest.raises(TypeError):
+        attach_call(req, (), {"ifname": "eth2"})  # settings belong in the request
+    with pytest.raises(TypeError):
+        attach_call(req, (opts, opts), {})
