@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cnictl import drivers
 from cnictl.cli import complete
 from cnictl.cli.options import FormatOpt, JsonOpt, NetworkNameArg, QuietOpt, State, changes
-from cnictl.render.output import Column
-
-if TYPE_CHECKING:
-    from cnictl.drivers.base import NetworkDriver
-    from cnictl.model import Network
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, inspect and remove networks.")
 
-COLUMNS = [Column("name", "NAME", no_wrap=True), Column("driver", "DRIVER", no_wrap=True), Column("subnets", "SUBNETS"),
-           Column("link", "BRIDGE/PARENT"), Column("internal", "INTERNAL"), Column("attachments", "ATTACHED")]
-ATTACHMENT_COLUMNS = [Column("netns", "NETNS"), Column("ifname", "IFNAME", no_wrap=True), Column("addresses", "ADDRESSES"),
-                      Column("mac", "MAC", no_wrap=True), Column("host_ifname", "HOST IF", no_wrap=True),
-                      Column("container_id", "ID")]
 CreateNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the new network.", show_default=False)]
 
 
@@ -100,7 +90,7 @@ def create(
     """
     from cnictl.model import parse_labels
     from cnictl.ops import networks
-    from cnictl.ops.requests import to_json
+    from cnictl.render import views
 
     st: State = ctx.obj
     # the driver options (each driver declares its own; the one asked for refuses the others' when set)
@@ -111,21 +101,17 @@ def create(
                                   labels=parse_labels(list(label or [])), cni_conf_dir=cni_conf_dir, options=options)
     host = st.host(changes="net create")
     outcome = networks.create_network(host, req, st.run_options(), exist_ok=exist_ok)
-    r = to_json(outcome.result)
-    subnets = ", ".join(s["subnet"] for s in r["subnets"])
-    where = _driver_of(r).describe(_network(r))
-    st.finish(outcome, f"created network {name} ({r['driver']}, {subnets}, {where})")
+    st.finish(outcome, views.network_created(outcome.result))
 
 
 @app.command("ls", epilog="Example: cnictl net ls --json")
 def ls(ctx: typer.Context, json_mode: JsonOpt = False, quiet: QuietOpt = False, fmt: FormatOpt = "auto") -> None:
     """List networks."""
     from cnictl.ops import networks
+    from cnictl.render import views
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    rows = networks.list_networks(st.host())
-    view = [dict(r, subnets=[s["subnet"] for s in r["subnets"]], link=_link(r)) for r in rows]
-    st.out.table(view, COLUMNS, raw=rows)
+    views.networks(st.out, networks.list_networks(st.host()))
 
 
 @app.command("inspect", epilog="Example: cnictl net inspect lab")
@@ -133,35 +119,10 @@ def inspect(ctx: typer.Context, name: NetworkNameArg, json_mode: JsonOpt = False
             fmt: FormatOpt = "auto") -> None:
     """Show one network with its attachments (-q: its name only)."""
     from cnictl.ops import networks
+    from cnictl.render import views
 
     st: State = ctx.obj.merge(json_mode=json_mode, quiet=quiet, fmt=fmt)
-    d = networks.inspect_network(st.host(), name)
-    out = st.out
-    if out.json_mode or out.quiet:
-        out.record(d)
-        return
-    view = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]], attachments=len(d["attachments"]))
-    fields = _driver_of(d).inspect_fields()
-    out.record(view, [("name", "name"), ("driver", "driver"), *fields, ("labels", "labels"),
-                      ("ipam_dir", "ipam dir"), ("created", "created"), ("attachments", "attachments")])
-    if d["attachments"]:
-        out.line("")
-        out.table(d["attachments"], ATTACHMENT_COLUMNS)
-
-
-def _network(r: dict[str, Any]) -> Network:
-    from cnictl.model import Network
-
-    return Network.from_dict(r)
-
-
-def _driver_of(r: dict[str, Any]) -> NetworkDriver:
-    return drivers.get_driver(str(r["driver"]))
-
-
-def _link(r: dict[str, Any]) -> str:
-    """The LINK column: what the network's interfaces hang off, as its driver says."""
-    return _driver_of(r).link_label(_network(r))
+    views.network(st.out, networks.inspect_network(st.host(), name))
 
 
 @app.command("rm", epilog="Example: cnictl net rm lab --force")
@@ -173,8 +134,9 @@ def rm(
 ) -> None:
     """Remove a network: its rules, its bridge (if cnictl made it) and its IPAM directory."""
     from cnictl.ops import networks
+    from cnictl.render import views
 
     st: State = ctx.obj
     host = st.host(changes="net rm")
     outcome = networks.delete_network(host, name, st.run_options(), force=force)
-    st.finish(outcome, f"removed network {name}")
+    st.finish(outcome, views.network_removed(name))

@@ -18,6 +18,7 @@ from cnictl.host import Host
 from cnictl.model import Network, NetworkRequest, SubnetSpec, validate_mtu, validate_network_name
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.firewall import _firewall_context
+from cnictl.ops.requests import NetworkRemoved, NetworkView
 from cnictl.ops.runner import Outcome, RunOptions, _now, _run
 from cnictl.plan import Plan
 from cnictl.store import RemoveNetwork, SaveNetwork, Store
@@ -136,7 +137,7 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
                 raise ConflictError(f'network "{req.name}" exists with other settings: ' + "; ".join(diff),
                                     hint=f"ask for what it has (see: {cli('net inspect ' + req.name)}), "
                                          f"or remove it first: {cli('net rm ' + req.name)}")
-            return Outcome(existing.to_dict(), Plan(), [f'network "{req.name}" already exists; left as it is'])
+            return Outcome(network_view(existing), Plan(), [f'network "{req.name}" already exists; left as it is'])
         raise ConflictError(f'network "{req.name}" already exists', hint="pick another name or use --exist-ok")
     if len(req.subnets) > 2:
         raise ConfigError("give at most two --subnet values (one IPv4, one IPv6)")
@@ -168,7 +169,7 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
                     )
     plan = _create_plan(host, store, net, others, req.cni_conf_dir)
     if opts.dry_run:
-        return Outcome(net.to_dict(), plan)
+        return Outcome(network_view(net), plan)
     _run(host, plan, opts)  # the caller holds the exclusive state lock
     from cnictl.sysctl import WriteSysctl
 
@@ -176,7 +177,7 @@ def _create_network(host: Host, req: NetworkRequest, opts: RunOptions, exist_ok:
         if isinstance(step, WriteSysctl) and step.changed and step.key.endswith("all.forwarding"):
             fam = "IPv4" if "ipv4" in step.key else "IPv6"
             notices.append(f"enabled {fam} forwarding in this host ({step.key}=1)")
-    return Outcome(net.to_dict(), plan, notices, applied=True)
+    return Outcome(network_view(net), plan, notices, applied=True)
 
 
 def _create_plan(host: Host, store: Store, net: Network, others: list[Network], cni_conf_dir: str | None = None) -> Plan:
@@ -212,24 +213,27 @@ def _remove_conflist(net: Network) -> RemoveConflist:
     return emit.RemoveConflist(Path(str(net.cni_conf_dir)) / emit.file_name(net.name))
 
 
-def list_networks(host: Host) -> list[dict[str, Any]]:
+def network_view(net: Network, attachments: Any = None, ipam_dir: str | None = None) -> NetworkView:
+    """*net* as a typed result, with its driver's part of what people see (link label, description, fields)."""
+    from cnictl.drivers import get_driver
+
+    driver = get_driver(net.driver)
+    return NetworkView(net, attachments, ipam_dir, link=driver.link_label(net), description=driver.describe(net),
+                       fields=tuple(driver.inspect_fields()))
+
+
+def list_networks(host: Host) -> list[NetworkView]:
+    """`net ls`: every network with how many attachments it has."""
     store = Store(host.paths)
-    rows = []
-    for net in store.networks():
-        d = net.to_dict()
-        d["attachments"] = store.count_attachments(net.name)
-        rows.append(d)
-    return rows
+    return [network_view(net, store.count_attachments(net.name)) for net in store.networks()]
 
 
-def inspect_network(host: Host, name: str) -> dict[str, Any]:
+def inspect_network(host: Host, name: str) -> NetworkView:
+    """`net inspect`: one network with its attachments and its IPAM directory."""
     validate_network_name(name)
     store = Store(host.paths)
     net = store.get_network(name)
-    d = net.to_dict()
-    d["attachments"] = [a.to_dict() for a in store.attachments(name)]
-    d["ipam_dir"] = str(host.paths.ipam_root / name)
-    return d
+    return network_view(net, list(store.attachments(name)), str(host.paths.ipam_root / name))
 
 
 def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
@@ -246,7 +250,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
         )
     plan = _delete_plan(host, store, net, atts)
     if opts.dry_run:
-        return Outcome({"name": name, "removed": False}, plan)
+        return Outcome(NetworkRemoved(name, False), plan)
     with store.locked(exclusive=True):
         errors = plan.teardown(host, echo=opts.echo)
         if errors:
@@ -254,7 +258,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
                 f'network "{name}" was only partly removed: ' + "; ".join(errors),
                 hint=f"fix the cause and run {cli('net rm ' + name)} again",
             )
-    return Outcome({"name": name, "removed": True, "detached": len(atts)}, plan, applied=True)
+    return Outcome(NetworkRemoved(name, True, len(atts)), plan, applied=True)
 
 
 def _delete_plan(host: Host, store: Store, net: Network, atts: list[Attachment]) -> Plan:

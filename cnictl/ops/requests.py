@@ -194,3 +194,46 @@ class AttachResult(View):
 
     def to_json(self) -> dict[str, Any]:
         return self.attachment.to_dict()
+
+
+@record(frozen=True)
+class NetworkView(View):
+    """`net ls`, `net inspect`, `net create`: a network (a cnictl.model.Network); its JSON is the record's flat
+    layout as stored under networks/, then `attachments` (ls: how many; inspect: each attachment's record) and,
+    for inspect, `ipam_dir`; `net create` has neither. The driver's part of what people see is the driver's
+    answer, taken when the view is made (ops/networks.py `network_view`): *link* (its link_label, the
+    BRIDGE/PARENT column), *description* (its describe, the tail of "created network ...") and *fields* (its
+    inspect_fields); none of these is in the JSON."""
+
+    network: Any  # cnictl.model.Network
+    attachments: Any = None  # ls: an int; inspect: a list of cnictl.model.Attachment; create: None
+    ipam_dir: str | None = None
+    link: str = ""
+    description: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = self.network.to_dict()
+        if isinstance(self.attachments, list):
+            d["attachments"] = [a.to_dict() for a in self.attachments]
+        elif self.attachments is not None:
+            d["attachments"] = self.attachments
+        if self.ipam_dir is not None:
+            d["ipam_dir"] = self.ipam_dir
+        return d
+
+
+@record(frozen=True)
+class NetworkRemoved(View):
+    """`net rm`: the network, whether it was removed (False: a dry run) and, when it was, how many attachments
+    were detached with it."""
+
+    name: str
+    removed: bool
+    detached: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "removed": self.removed}
+        if self.detached is not None:
+            d["detached"] = self.detached
+        return d

@@ -29,6 +29,52 @@ def _plain(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return [r.to_json() if hasattr(r, "to_json") else dict(r) for r in rows]
 
 
+# ---- networks ------------------------------------------------------------------------------------------
+NETWORK_COLUMNS = [Column("name", "NAME", no_wrap=True), Column("driver", "DRIVER", no_wrap=True),
+                   Column("subnets", "SUBNETS"), Column("link", "BRIDGE/PARENT"), Column("internal", "INTERNAL"),
+                   Column("attachments", "ATTACHED")]
+NETWORK_ATTACHMENT_COLUMNS = [Column("netns", "NETNS"), Column("ifname", "IFNAME", no_wrap=True),
+                              Column("addresses", "ADDRESSES"), Column("mac", "MAC", no_wrap=True),
+                              Column("host_ifname", "HOST IF", no_wrap=True), Column("container_id", "ID")]
+
+
+def network_created(v: Any) -> str:
+    """`net create` (a NetworkView): the driver, the subnets and the driver's own description."""
+    net = v.network
+    subnets = ", ".join(s.subnet for s in net.subnets)
+    return f"created network {net.name} ({net.driver}, {subnets}, {v.description})"
+
+
+def network_removed(name: str) -> str:
+    return f"removed network {name}"
+
+
+def networks(out: Output, views: Sequence[Any]) -> None:
+    """`net ls` (NetworkViews): one row per network, its BRIDGE/PARENT column as its driver labels it (-q: the
+    names)."""
+    data = _plain(views)
+    rows = [dict(d, subnets=[s["subnet"] for s in d["subnets"]], link=v.link)
+            for v, d in zip(views, data, strict=True)]
+    out.table(rows, NETWORK_COLUMNS, raw=data)
+
+
+def network(out: Output, v: Any) -> None:
+    """`net inspect` (a NetworkView): the common fields around the driver's own (its inspect_fields), then a
+    table of the attachments (-q: the name; --json: to_json())."""
+    d = v.to_json()
+    if out.json_mode or out.quiet:
+        out.record(d)
+        return
+    shown = dict(d, subnets=[f"{s['subnet']} gw {s['gateway']}" for s in d["subnets"]],
+                 attachments=len(d["attachments"]))
+    out.record(shown, [("name", "name"), ("driver", "driver"), *v.fields,
+                       ("labels", "labels"), ("ipam_dir", "ipam dir"), ("created", "created"),
+                       ("attachments", "attachments")])
+    if d["attachments"]:
+        out.line("")
+        out.table(d["attachments"], NETWORK_ATTACHMENT_COLUMNS)
+
+
 # ---- attach / detach ---------------------------------------------------------------------------------------
 def attached(r: Row, network: str) -> str:
     """`cnictl attach`: the namespace, its interface and addresses, and the host side (veth) or MAC (macvlan)."""
