@@ -34,12 +34,11 @@ def show(
 def reload(ctx: typer.Context) -> None:
     """Re-apply every rule cnictl owns from its state (after a flush or a firewall restart)."""
     from cnictl.ops import firewall
+    from cnictl.render import views
 
     st: State = ctx.obj
     outcome = firewall.fw_reload(st.host(changes="fw reload"), st.run_options())
-    r = outcome.result
-    st.finish(outcome, f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "
-                       f"({', '.join(r['backends'])})")
+    st.finish(outcome, views.fw_reloaded(outcome.result))
 
 
 @app.command("check", epilog="Example: cnictl fw check --json")

@@ -56,4 +56,4 @@ def release(
 
     st: State = ctx.obj
     outcome = ipam.ipam_release(st.host(changes="ipam release"), network, ip, container_id, st.run_options())
-    st.finish(outcome, f"released {', '.join(outcome.result['released'])} in {network}")
+    st.finish(outcome, views.ipam_released(outcome.result))

@@ -19,7 +19,7 @@ from cnictl.host import Host
 from cnictl.model import Attachment, Network, random_mac, validate_mac
 from cnictl.netns import NetnsRef
 from cnictl.ops.ipam import _predict, _ranges
-from cnictl.ops.requests import AttachRequest, AttachResult, attach_call
+from cnictl.ops.requests import AttachRequest, AttachResult, DetachResult, attach_call
 from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
 from cnictl.plan import Plan
 from cnictl.store import ForgetAttachment, SaveAttachment, Store, attachment_key
@@ -249,10 +249,10 @@ def detach(
         hname = get_driver(net.driver).host_ifname(net, ref.key, ifname)
         leftovers = ipam.find(cid, ifname) or (hname and host.nl().link_index(hname) is not None)
         if not leftovers:
-            return Outcome({"network": network, "netns": ref.spec, "ifname": ifname, "detached": False}, Plan(),
+            return Outcome(DetachResult(network, ref.spec, ifname, False), Plan(),
                            [f"{ref.spec}/{ifname} is not attached to {network}; nothing to do"])
         att = Attachment(network, cid, ref.spec, ref.key, ifname, hname, "", [], [])
     plan = _detach_plan(host, store, net, att, ipam)
-    result = {"network": network, "netns": ref.spec, "ifname": ifname, "detached": True, "addresses": att.addresses}
+    result = DetachResult(network, ref.spec, ifname, True, list(att.addresses))
     return _teardown(host, store, plan, opts, result, f"detach of {ref.spec}/{ifname}", "run the same detach again")
 

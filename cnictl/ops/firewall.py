@@ -90,14 +90,16 @@ def fw_reload(host: Host, opts: RunOptions | None = None) -> Outcome:
     opts = opts or RunOptions()
     intents = _intents(host)
     plan = _reload_plan(host, intents)
-    result: dict[str, Any] = {"backends": sorted(intents), "networks": sum(len(n) for n, _ in intents.values()),
-                              "port_mappings": sum(len(f) for _, f in intents.values()), "commands": 0}
+    from cnictl.ops.requests import FwReloaded
+
+    result = FwReloaded(sorted(intents), sum(len(n) for n, _ in intents.values()),
+                        sum(len(f) for _, f in intents.values()))
     if opts.dry_run:
         return Outcome(result, plan)
     with deferred_signals():
         _run(host, plan, opts)
-    result["commands"] = sum(step.commands for step in plan.steps if isinstance(step, ReloadRules))
-    return Outcome(result, plan, applied=True)
+    commands = sum(step.commands for step in plan.steps if isinstance(step, ReloadRules))
+    return Outcome(FwReloaded(result.backends, result.networks, result.port_mappings, commands), plan, applied=True)
 
 
 def _reload_plan(host: Host, intents: dict[str, tuple[list[Any], list[Any]]]) -> Plan:

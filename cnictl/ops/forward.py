@@ -34,7 +34,9 @@ def forward_set(host: Host, enable: bool, *, ipv6: bool = False, persist: bool =
         plan.add(PersistSysctls(conf, {k: value for k in keys}))
     applied = _run(host, plan, opts)
     changed = [s.key for s in plan.steps if isinstance(s, WriteSysctl) and s.changed]
-    result = {"forwarding": {k: value for k in keys}, "changed": changed, "persisted": str(conf) if persist else None}
+    from cnictl.ops.requests import ForwardSet
+
+    result = ForwardSet({k: value for k in keys}, changed, str(conf) if persist else None)
     return Outcome(result, plan, applied=applied)
 
 

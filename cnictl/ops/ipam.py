@@ -99,8 +99,9 @@ def ipam_release(host: Host, network: str, ip: str | None = None, container_id: 
     store = Store(host.paths)
     net = store.get_network(validate_network_name(network))
     plan = _release_plan(HostLocalStore(host.paths.ipam_root / net.name), network, ip, container_id)
-    result = {"network": network, "released": [s.ip for s in plan.steps if isinstance(s, ReleaseIP)],
-              "dry_run": opts.dry_run}
+    from cnictl.ops.requests import IpamReleased
+
+    result = IpamReleased(network, [s.ip for s in plan.steps if isinstance(s, ReleaseIP)], opts.dry_run)
     if opts.dry_run:
         return Outcome(result, plan)
     with deferred_signals():

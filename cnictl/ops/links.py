@@ -345,7 +345,9 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
     store = LinkStore(host.paths.state_dir)
     rec = store.find(ref.key, ifname)
     present = _present(host, ref, ifname)
-    result: dict[str, Any] = {"end": f"{ref.spec}:{ifname}", "removed": False, "record": rec.to_dict() if rec else None}
+    from cnictl.ops.requests import LinkRemoved
+
+    result = LinkRemoved(f"{ref.spec}:{ifname}", False, rec)
     if rec is None and not present:
         return Outcome(result, Plan(), [f"{ref.spec}:{ifname} does not exist and cnictl has no record of it; nothing to do"])
     if rec is None and not force:
@@ -360,8 +362,7 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
     if errors:
         raise CnictlError(f"removing {ref.spec}:{ifname} was incomplete: " + "; ".join(errors),
                           hint=f"run {cli(f'link rm {ref.spec}:{ifname}')} again")
-    result["removed"] = True
-    return Outcome(result, plan, notices, applied=True)
+    return Outcome(LinkRemoved(result.end, True, rec), plan, notices, applied=True)
 
 
 def link_list(host: Host) -> list[LinkView]:

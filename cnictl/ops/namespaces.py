@@ -14,13 +14,10 @@ from cnictl.errors import CnictlError, ConfigError, ConflictError, NetnsNotFound
 from cnictl.host import Host
 from cnictl.netns import NetnsRef
 from cnictl.ops.attachments import _detach_plan
+from cnictl.ops.requests import NamespaceView, Removed
 from cnictl.ops.runner import Outcome, RunOptions, _run
 from cnictl.plan import Plan
 from cnictl.store import Store
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
-if TYPE_CHECKING:
-    from cnictl.ops.requests import NamespaceView
 
 
 def ns_add(host: Host, name: str, opts: RunOptions | None = None, *, exist_ok: bool = False) -> Outcome:
@@ -28,11 +25,11 @@ def ns_add(host: Host, name: str, opts: RunOptions | None = None, *, exist_ok: b
     ref = NetnsRef.parse(name)
     if ref.exists():
         if exist_ok:
-            return Outcome({"name": name, "path": ref.path}, Plan(), [f'network namespace "{name}" already exists'])
+            return Outcome(NamespaceView(name, ref.path), Plan(), [f'network namespace "{name}" already exists'])
         raise ConflictError(f'network namespace "{name}" already exists', hint="pick another name or use --exist-ok")
     plan = _ns_add_plan(ref)
     applied = _run(host, plan, opts)
-    return Outcome({"name": name, "path": ref.path}, plan, applied=applied)
+    return Outcome(NamespaceView(name, ref.path), plan, applied=applied)
 
 
 def _ns_add_plan(ref: NetnsRef) -> Plan:
@@ -44,7 +41,6 @@ def _ns_add_plan(ref: NetnsRef) -> Plan:
 
 def ns_list(host: Host) -> list[NamespaceView]:
     from cnictl import netns
-    from cnictl.ops.requests import NamespaceView
 
     return [NamespaceView(n, f"{netns.NETNS_RUN_DIR}/{n}") for n in netns.list_named()]
 
@@ -55,15 +51,15 @@ def ns_remove(host: Host, name: str, opts: RunOptions | None = None, *, missing_
     ref = NetnsRef.parse(name)
     if not ref.exists():
         if missing_ok:
-            return Outcome({"name": name, "removed": False}, Plan(), [f'network namespace "{name}" was already gone'])
+            return Outcome(Removed(name, False), Plan(), [f'network namespace "{name}" was already gone'])
         raise NetnsNotFoundError(f'network namespace "{name}" not found', hint=f"see: {cli('ns ls')}")
     plan, detached = _ns_remove_plan(host, Store(host.paths), ref)
     if opts.dry_run:
-        return Outcome({"name": name, "removed": False, "detached": detached}, plan)
+        return Outcome(Removed(name, False, detached), plan)
     errors = plan.teardown(host, echo=opts.echo)
     if errors:
         raise CnictlError(f'namespace "{name}" was only partly removed: ' + "; ".join(errors))
-    return Outcome({"name": name, "removed": True, "detached": detached}, plan, applied=True)
+    return Outcome(Removed(name, True, detached), plan, applied=True)
 
 
 def _ns_remove_plan(host: Host, store: Store, ref: NetnsRef) -> tuple[Plan, list[str]]:

@@ -18,7 +18,7 @@ from cnictl.host import Host
 from cnictl.model import Network, NetworkRequest, SubnetSpec, validate_mtu, validate_network_name
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.firewall import _firewall_context
-from cnictl.ops.requests import NetworkRemoved, NetworkView
+from cnictl.ops.requests import NetworkView, Removed
 from cnictl.ops.runner import Outcome, RunOptions, _now, _run
 from cnictl.plan import Plan
 from cnictl.store import RemoveNetwork, SaveNetwork, Store
@@ -250,7 +250,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
         )
     plan = _delete_plan(host, store, net, atts)
     if opts.dry_run:
-        return Outcome(NetworkRemoved(name, False), plan)
+        return Outcome(Removed(name, False), plan)
     with store.locked(exclusive=True):
         errors = plan.teardown(host, echo=opts.echo)
         if errors:
@@ -258,7 +258,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
                 f'network "{name}" was only partly removed: ' + "; ".join(errors),
                 hint=f"fix the cause and run {cli('net rm ' + name)} again",
             )
-    return Outcome(NetworkRemoved(name, True, len(atts)), plan, applied=True)
+    return Outcome(Removed(name, True, len(atts)), plan, applied=True)
 
 
 def _delete_plan(host: Host, store: Store, net: Network, atts: list[Attachment]) -> Plan:

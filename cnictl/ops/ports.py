@@ -141,7 +141,9 @@ def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptio
     store, net, att = _attached(host, network, netns, ifname)
     specs = _port_specs(host, net, [spec], PortSpec.parse)
     plan = _port_publish_plan(host, store, net, att, specs)
-    result = {"network": network, "netns": att.netns, "ifname": ifname, "published": [s.to_dict() for s in specs]}
+    from cnictl.ops.requests import PortsChanged
+
+    result = PortsChanged(network, att.netns, ifname, "published", [s.to_dict() for s in specs])
     if opts.dry_run:
         return Outcome(result, plan)
     with store.locked(exclusive=False):
@@ -162,7 +164,9 @@ def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOpt
         raise NotFoundError(f"{want} is not published on {att.netns}/{ifname} (published: {have})",
                             hint=f"see: {cli('port ls ' + network)}")
     plan = _port_unpublish_plan(host, store, net, att, want)
-    result = {"network": network, "netns": att.netns, "ifname": ifname, "unpublished": [want.to_dict()]}
+    from cnictl.ops.requests import PortsChanged
+
+    result = PortsChanged(network, att.netns, ifname, "unpublished", [want.to_dict()])
     return _teardown(host, store, plan, opts, result, f"unpublish of {want}", "run it again")
 
 

@@ -224,16 +224,95 @@ class NetworkView(View):
 
 
 @record(frozen=True)
-class NetworkRemoved(View):
-    """`net rm`: the network, whether it was removed (False: a dry run) and, when it was, how many attachments
-    were detached with it."""
+class Removed(View):
+    """`net rm`, `ns rm`: the network or namespace, whether it was removed (False: a dry run, or already gone)
+    and the attachments that went with it (net rm: how many; ns rm: "network/ifname" each), not in the JSON
+    when not counted (`net rm --dry-run`, a namespace already gone)."""
 
     name: str
     removed: bool
-    detached: int | None = None
+    detached: int | list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "removed": self.removed}
         if self.detached is not None:
             d["detached"] = self.detached
         return d
+
+
+@record(frozen=True)
+class DetachResult(View):
+    """`detach`: the attachment asked for, whether it was there to detach and, when it was, its addresses."""
+
+    network: str
+    netns: str
+    ifname: str
+    detached: bool
+    addresses: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"network": self.network, "netns": self.netns, "ifname": self.ifname,
+                             "detached": self.detached}
+        if self.addresses is not None:
+            d["addresses"] = list(self.addresses)
+        return d
+
+
+@record(frozen=True)
+class PortsChanged(View):
+    """`port publish` / `port unpublish`: the attachment and the mappings published or unpublished (PortSpec
+    objects); the JSON key is the verb ("published" or "unpublished")."""
+
+    network: str
+    netns: str
+    ifname: str
+    verb: str
+    specs: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"network": self.network, "netns": self.netns, "ifname": self.ifname,
+                self.verb: [dict(s) for s in self.specs]}
+
+
+@record(frozen=True)
+class LinkRemoved(View):
+    """`link rm`: the end asked for, whether the link was removed, and its record (None: cnictl had none)."""
+
+    end: str
+    removed: bool
+    record: Any = None  # cnictl.ops.links.LinkRecord or None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"end": self.end, "removed": self.removed,
+                "record": self.record.to_dict() if self.record is not None else None}
+
+
+@record(frozen=True)
+class ForwardSet(View):
+    """`forward enable|disable`: each sysctl key and the value written, the keys whose value changed, and the
+    file the setting was persisted in (None: not persisted)."""
+
+    forwarding: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    persisted: str | None = None
+
+
+@record(frozen=True)
+class IpamReleased(View):
+    """`ipam release`: the network, the addresses released (or that a dry run would release) and whether it
+    was a dry run."""
+
+    network: str
+    released: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+@record(frozen=True)
+class FwReloaded(View):
+    """`fw reload`: the backends reloaded, how many networks and published ports their rules cover, and how
+    many commands the reload ran (0 in a dry run)."""
+
+    backends: list[str] = field(default_factory=list)
+    networks: int = 0
+    port_mappings: int = 0
+    commands: int = 0

@@ -58,7 +58,7 @@ def _run(host: Host, plan: Plan, opts: RunOptions) -> bool:
     return True
 
 
-def _teardown(host: Host, store: Store, plan: Plan, opts: RunOptions, result: dict[str, Any], what: str,
+def _teardown(host: Host, store: Store, plan: Plan, opts: RunOptions, result: dict[str, Any] | View, what: str,
               hint: str) -> Outcome:
     """Run a removal plan under the shared state lock (or only explain it): every step runs even when one fails,
     and the failures become one error naming *what* was incomplete."""

@@ -168,9 +168,20 @@ def forward_status(out: Output, rows: Sequence[Row], fams: Sequence[str]) -> Non
     out.table(data, cols, key="interface")
 
 
+def fw_reloaded(r: Row) -> str:
+    """`fw reload` (an FwReloaded): what the reloaded rules cover, and the backends."""
+    return (f"reloaded the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) "
+            f"({', '.join(r['backends'])})")
+
+
 # ---- ipam ----------------------------------------------------------------------------------------------
 ALLOCATION_COLUMNS = [Column("ip", "IP", no_wrap=True), Column("container_id", "CONTAINER ID"),
                       Column("ifname", "IFNAME", no_wrap=True), Column("netns", "NETNS")]
+
+
+def ipam_released(r: Row) -> str:
+    """`ipam release` (an IpamReleased): the addresses released."""
+    return f"released {', '.join(r['released'])} in {r['network']}"
 
 
 def ipam(out: Output, views: Sequence[Row], *, single: bool = False) -> None:
