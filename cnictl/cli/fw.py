@@ -18,15 +18,14 @@ def show(
 ) -> None:
     """Print cnictl's nftables rules (all, or one network's chains)."""
     from cnictl.ops import firewall
+    from cnictl.render import views
 
     st: State = ctx.obj.merge(json_mode=json_mode)
-    d = firewall.fw_show(st.host(), network)
+    rules = firewall.fw_show(st.host(), network)
     if st.out.json_mode:
-        st.out.json({"backends": d["backends"], "rules": d["rules"]})
-    elif d["text"]:
-        st.out.out.write(d["text"])
+        st.out.json(rules.to_json())
     else:
-        st.out.notice("no cnictl rules")
+        views.fw_rules(st.out, rules)
 
 
 @app.command("reload", epilog="Example: cnictl fw reload --dry-run")
@@ -45,18 +44,13 @@ def reload(ctx: typer.Context) -> None:
 def check(ctx: typer.Context, json_mode: JsonOpt = False) -> None:
     """Report missing cnictl rules and firewall settings that break cnictl networks; exit 1 if any."""
     from cnictl.ops import firewall
+    from cnictl.render import views
 
     st: State = ctx.obj.merge(json_mode=json_mode)
     r = firewall.fw_check(st.host(changes="fw check"))
-    out = st.out
-    if out.json_mode:
-        out.json(r)
+    if st.out.json_mode:
+        st.out.json(r.to_json())
     else:
-        for p in r["problems"]:
-            out.line(f"problem: {p}")
-        for n in r["notes"]:
-            out.line(f"note: {n}")
-        if r["ok"]:
-            out.line(f"ok: the rules of {r['networks']} network(s) and {r['port_mappings']} published port(s) are in place")
-    if not r["ok"]:
-        raise CnictlError(f"{len(r['problems'])} problem(s) found", hint=f"see above; {cli('fw reload')} restores cnictl's rules")
+        views.fw_checked(st.out, r)
+    if not r.ok:
+        raise CnictlError(f"{len(r.problems)} problem(s) found", hint=f"see above; {cli('fw reload')} restores cnictl's rules")

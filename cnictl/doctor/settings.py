@@ -82,7 +82,7 @@ def host_checks(host: Host, known: Known) -> list[Check]:
         except CnictlError as e:
             checks.append(Check("firewall.rules", FAIL, f"cannot check cnictl's rules: {e.one_line()}"))
         else:
-            checks += fw_check_checks(r["problems"], r["networks"], cnictl_prefix(host))
+            checks += fw_check_checks(r.problems, r.networks, cnictl_prefix(host))
     return checks
 
 

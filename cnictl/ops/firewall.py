@@ -18,6 +18,7 @@ from cnictl.firewall.steps import ReloadRules
 from cnictl.host import Host
 from cnictl.model import Network, validate_network_name
 from cnictl.ops.ports import _forwards, _v4
+from cnictl.ops.requests import FwCheck, FwRules
 from cnictl.ops.runner import Outcome, RunOptions, _run
 from cnictl.plan import Plan
 from cnictl.store import Store
@@ -48,18 +49,18 @@ def _firewall_context(networks: list[Network], net: Network) -> FirewallContext:
     return FirewallContext(get_backend(net.firewall), _open_peers(networks, net), last)
 
 
-def fw_show(host: Host, network: str | None = None) -> dict[str, Any]:
+def fw_show(host: Host, network: str | None = None) -> FwRules:
     from cnictl.drivers import get_driver
 
     store = Store(host.paths)
     net = store.get_network(validate_network_name(network)) if network is not None else None
     fw = get_driver(net.driver).firewall(net) if net is not None else None
     if net is not None and fw is None:  # cnictl has no rules for this network (macvlan)
-        return {"backends": [net.firewall], "rules": [], "text": ""}
+        return FwRules([net.firewall])
     names = [net.firewall] if net is not None else sorted({n.firewall for n in store.networks()})
     backends = [get_backend(n) for n in names or [host.firewall_name]]
-    return {"backends": [b.name for b in backends], "rules": [r for b in backends for r in b.rules(fw)],
-            "text": "".join(b.text(fw) for b in backends)}
+    return FwRules([b.name for b in backends], [r for b in backends for r in b.rules(fw)],
+                   "".join(b.text(fw) for b in backends))
 
 def _intents(host: Host) -> dict[str, tuple[list[Any], list[Any]]]:
     """Per firewall backend in use: every network's firewall intent and every published mapping (from state)."""
@@ -107,7 +108,7 @@ def _reload_plan(host: Host, intents: dict[str, tuple[list[Any], list[Any]]]) ->
     return Plan([ReloadRules(get_backend(name), nets, fwds) for name, (nets, fwds) in sorted(intents.items())])
 
 
-def fw_check(host: Host) -> dict[str, Any]:
+def fw_check(host: Host) -> FwCheck:
     """What is missing or in the way: cnictl's own rules, foreign drop policies, br_netfilter, legacy iptables."""
     import shutil
     import subprocess
@@ -142,6 +143,5 @@ def fw_check(host: Host) -> dict[str, Any]:
         if any(line.startswith("-A ") for line in out.splitlines()):
             problems.append("iptables-legacy rules are present next to nftables rules: both apply, in an order "
                             "that is hard to predict (move them to nftables or iptables-nft)")
-    return {"backends": sorted(intents), "ok": not problems, "problems": problems, "notes": notes,
-            "networks": len(nets), "port_mappings": len(fwds)}
+    return FwCheck(sorted(intents), not problems, problems, notes, len(nets), len(fwds))
 

@@ -316,3 +316,29 @@ class FwReloaded(View):
     networks: int = 0
     port_mappings: int = 0
     commands: int = 0
+
+
+@record(frozen=True)
+class FwRules(View):
+    """`fw show`: the backends asked, their rules as data (`--json`), and the same rules as their own text
+    (`nft` syntax, `iptables-save` lines) for people; the text is not part of the JSON."""
+
+    backends: list[str] = field(default_factory=list)
+    rules: list[Any] = field(default_factory=list)
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backends": list(self.backends), "rules": list(self.rules)}
+
+
+@record(frozen=True)
+class FwCheck(View):
+    """`fw check`: the backends in use, whether every rule is in place and nothing breaks the networks (ok),
+    the problems and notes found, and how many networks and published ports were checked."""
+
+    backends: list[str] = field(default_factory=list)
+    ok: bool = True
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    networks: int = 0
+    port_mappings: int = 0

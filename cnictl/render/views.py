@@ -174,6 +174,24 @@ def fw_reloaded(r: Row) -> str:
             f"({', '.join(r['backends'])})")
 
 
+def fw_rules(out: Output, r: Row) -> None:
+    """`fw show` (an FwRules): the rules as their backend's own text, or a notice that there are none."""
+    if r.text:
+        out.out.write(r.text)
+    else:
+        out.notice("no cnictl rules")
+
+
+def fw_checked(out: Output, r: Row) -> None:
+    """`fw check` (an FwCheck): one line per problem and note, then the ok line when there is no problem."""
+    for p in r.problems:
+        out.line(f"problem: {p}")
+    for n in r.notes:
+        out.line(f"note: {n}")
+    if r.ok:
+        out.line(f"ok: the rules of {r.networks} network(s) and {r.port_mappings} published port(s) are in place")
+
+
 # ---- ipam ----------------------------------------------------------------------------------------------
 ALLOCATION_COLUMNS = [Column("ip", "IP", no_wrap=True), Column("container_id", "CONTAINER ID"),
                       Column("ifname", "IFNAME", no_wrap=True), Column("netns", "NETNS")]
