@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from cnictl.host import Host
+    from cnictl.journal import Journal
 
 
 class Progress:
@@ -99,6 +100,8 @@ class Step:
     """--explain echoes this step after it ran (its command names what apply() chose, such as a reserved address)."""
     clean_only: bool = False
     """In a teardown, this step runs only if every step before it succeeded (forgetting a record)."""
+    journaled: bool = True
+    """False: by design journal() is None (nothing to undo or redo; tests/unit/test_journal.py checks the rest)."""
 
     def apply(self, host: Host) -> None:
         raise NotImplementedError
@@ -112,9 +115,29 @@ class Step:
     def explain_undo(self, host: Host) -> list[str]:
         return []
 
+    # ---- the journal (cnictl.journal, cnictl.recovery) ------------------------------------------------------
+    def journal(self) -> dict[str, Any] | None:
+        """What recovery needs, as plain JSON data, to undo this step (in a teardown: to run it again) after the
+        process that ran it died. None: there is nothing to undo or redo (a probe, a comment, a setting that goes
+        with the link another step created). Every other step also implements resume()."""
+        return None
+
+    def journal_out(self) -> dict[str, Any] | None:
+        """What apply() chose that undo needs (a reserved address), written with the step's done mark."""
+        return None
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> Step:
+        """The step rebuilt from journal() *data*, ready for undo() (or, in a teardown, apply()). *out* is
+        journal_out() when the step was marked done; None when it may have been cut short or never ran: undo
+        must then reverse only what is provably this step's (tolerating that nothing was done)."""
+        raise NotImplementedError(f"{cls.__name__} has no resume()")
+
 
 class Note(Step):
     """A comment in the explained output; changes nothing."""
+
+    journaled = False
 
     def __init__(self, text: str) -> None:
         self.summary = text
@@ -153,8 +176,32 @@ class deferred_signals:  # noqa: N801 - used as a function: `with deferred_signa
             os.kill(os.getpid(), self.pending[0])  # now handled as usual (Ctrl-C raises KeyboardInterrupt)
 
 
+def step_name(step: Step) -> str:
+    """How the journal names a step's class (recovery imports it from there)."""
+    cls = type(step)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _begin(host: Host, steps: list[Step], kind: str) -> Journal | None:
+    from cnictl import journal
+
+    paths = getattr(host, "paths", None)
+    if not journal.ENABLED or paths is None or not steps:
+        return None
+    intent = [(step_name(s), s.summary, s.journal()) for s in steps]
+    try:
+        return journal.Journal.begin(paths.dirs.state_dir, kind, intent)
+    except OSError as e:
+        raise CnictlError(f"cannot write the plan journal under {journal.directory(paths.dirs.state_dir)}: "
+                          f"{e.strerror or e}", hint="check that the state directory is writable (run as root)") from e
+
+
 class Plan:
-    """An ordered list of Steps."""
+    """An ordered list of Steps.
+
+    Applying (or tearing down) a plan journals it first (cnictl.journal): the intent is on disk before the first
+    step and each step is marked done, so a process killed in the middle leaves what the next cnictl needs to
+    finish the job (cnictl.recovery)."""
 
     def __init__(self, steps: list[Step] | None = None) -> None:
         self.steps: list[Step] = list(steps or [])
@@ -177,15 +224,22 @@ class Plan:
         done: list[Step] = []
         before = PROGRESS.phase
         PROGRESS.phase = "changing"
+        journal = None
         try:
-            for step in self.steps:
+            journal = _begin(host, self.steps, "apply")
+            for i, step in enumerate(self.steps):
                 if echo is not None and not step.echo_after:
                     echo(step)
                 with deferred_signals():  # Ctrl-C lands between steps: a step that ran is always in *done*
                     step.apply(host)
                     done.append(step)
+                    if journal is not None:
+                        journal.done(i, step.journal_out())
                 if echo is not None and step.echo_after:
                     echo(step)
+            if journal is not None:
+                with deferred_signals():
+                    journal.finish()
             PROGRESS.phase = "done"  # from here on an interrupt is held: the change stands
         except BaseException as exc:
             leftovers: list[str] = []
@@ -195,6 +249,11 @@ class Plan:
                         step.undo(host)
                     except Exception as e:  # noqa: BLE001 - collect every undo failure
                         leftovers.append(f"{step.summary}: {e}")
+                if journal is not None:
+                    if leftovers:
+                        journal.abandon()  # kept: the next cnictl (or this process's next lock) tries again
+                    else:
+                        journal.finish()
                 if not leftovers:
                     PROGRESS.rolled_back = PROGRESS.rolled_back or bool(done)
                 PROGRESS.phase = before
@@ -210,8 +269,11 @@ class Plan:
         errors: list[str] = []
         with deferred_signals():
             PROGRESS.phase = "changing"
-            for step in self.steps:
+            journal = _begin(host, self.steps, "teardown")
+            for i, step in enumerate(self.steps):
                 if step.clean_only and errors:
+                    if journal is not None:
+                        journal.done(i, {"skipped": True})
                     continue  # something was left: keep what lets the same removal run again
                 if echo is not None:
                     echo(step)
@@ -219,6 +281,10 @@ class Plan:
                     step.apply(host)
                 except Exception as e:  # noqa: BLE001
                     errors.append(f"{step.summary}: {_describe(e)}")
+                if journal is not None:
+                    journal.done(i)
+            if journal is not None:
+                journal.finish()  # the user is told of any failure; the same removal can run again
             PROGRESS.phase = "done"  # an interrupt held meanwhile is delivered now, and held again
         return errors
 
@@ -235,6 +301,7 @@ class FailStep(Step):
     """A step that always fails: used by tests to exercise rollback at every index."""
 
     summary = "injected failure"
+    journaled = False
 
     def apply(self, host: Host) -> None:
         raise KernelError("injected failure")

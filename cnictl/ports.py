@@ -162,6 +162,18 @@ class PortClaims:
                     self._unlink(path)
                 raise
 
+    def release_owned(self, spec: PortSpec, owner: str) -> None:
+        """Release the host ports of *spec* that *owner* holds (recovery of a claim cut short)."""
+        with self._locked():
+            for hp, _ in spec.pairs():
+                path = self._path(spec.proto, hp, spec.host_ip)
+                try:
+                    held = path.read_text().strip()
+                except FileNotFoundError:
+                    continue
+                if held == owner:
+                    self._unlink(path)
+
     def release(self, spec: PortSpec) -> None:
         with self._locked():
             for hp, _ in spec.pairs():
@@ -205,6 +217,25 @@ class ClaimPorts(Step):
         for s in self.claimed:
             self.claims.release(s)
         self.claimed = []
+        if self.unsure:
+            for s in self.specs:
+                self.claims.release_owned(s, self.owner)
+
+    unsure = False  # resumed from a journal that does not say whether it claimed
+
+    def journal(self) -> dict[str, Any]:
+        return {"dir": str(self.claims.directory), "specs": [s.to_dict() for s in self.specs], "owner": self.owner}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ClaimPorts:
+        from pathlib import Path
+
+        step = cls(PortClaims(Path(data["dir"])), [PortSpec.from_dict(d) for d in data["specs"]], data["owner"])
+        if out is not None:
+            step.claimed = list(step.specs)  # all or none: done means all of them
+        else:
+            step.unsure = True
+        return step
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: claim {self.text} under {self.claims.directory}"]
@@ -221,6 +252,15 @@ class ReleasePorts(Step):
     def apply(self, host: Host) -> None:
         for s in self.specs:
             self.claims.release(s)
+
+    def journal(self) -> dict[str, Any]:
+        return {"dir": str(self.claims.directory), "specs": [s.to_dict() for s in self.specs]}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ReleasePorts:
+        from pathlib import Path
+
+        return cls(PortClaims(Path(data["dir"])), [PortSpec.from_dict(d) for d in data["specs"]])
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: release {self.text}"]

@@ -29,6 +29,50 @@ if TYPE_CHECKING:
     from cnictl.host import Host
 
 
+class StateLock:
+    """The state lock held for a `with` body; see Store.locked()."""
+
+    __slots__ = ("exclusive", "host", "inner", "paths", "timeout")
+
+    def __init__(self, paths: Paths, exclusive: bool, timeout: float, host: Host | None) -> None:
+        self.paths, self.exclusive, self.timeout, self.host = paths, exclusive, timeout, host
+        self.inner: fsutil.locked | None = None
+
+    def _take(self, exclusive: bool) -> None:
+        self.inner = fsutil.locked(self.paths.dirs.lock, exclusive=exclusive, timeout=self.timeout, what="state lock")
+        self.inner.__enter__()
+
+    def _drop(self) -> None:
+        if self.inner is not None:
+            inner, self.inner = self.inner, None
+            inner.__exit__(None, None, None)
+
+    def __enter__(self) -> None:
+        from cnictl import journal
+
+        self._take(self.exclusive)
+        if self.host is None or not journal.ENABLED:
+            return
+        if not journal.any_pending(self.paths.dirs.state_dir):
+            return
+        try:
+            if not self.exclusive:  # recovery runs alone
+                self._drop()
+                self._take(True)
+            from cnictl.recovery import recover_on_lock
+
+            recover_on_lock(self.host)
+            if not self.exclusive:
+                self._drop()
+                self._take(False)
+        except BaseException:
+            self._drop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._drop()
+
+
 def attachment_key(netns_key: str, ifname: str) -> str:
     return f"{netns_key}_{ifname}"
 
@@ -55,9 +99,11 @@ class Store:
         self._attachments = paths.dirs.attachments
 
     # ---- locking -----------------------------------------------------------------------
-    def locked(self, exclusive: bool, timeout: float = 60.0) -> fsutil.locked:
-        """`with store.locked(exclusive=...):` holds the state lock (flock) for the body."""
-        return fsutil.locked(self.paths.dirs.lock, exclusive=exclusive, timeout=timeout, what="state lock")
+    def locked(self, exclusive: bool, timeout: float = 60.0, host: Host | None = None) -> StateLock:
+        """`with store.locked(exclusive=...):` holds the state lock (flock) for the body. With *host*, a
+        command that is about to change the system: plans that a dead process left unfinished are finished
+        first (cnictl.recovery), under the exclusive lock."""
+        return StateLock(self.paths, exclusive, timeout, host)
 
     # ---- networks ----------------------------------------------------------------------
     def network_file(self, name: str) -> str:
@@ -167,6 +213,13 @@ class SaveNetwork(Step):
     def undo(self, host: Host) -> None:
         self.store.delete_network(self.net.name)
 
+    def journal(self) -> dict[str, Any]:
+        return {"net": self.net.to_dict()}  # net create checked, under the exclusive lock, that it was new
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> SaveNetwork:
+        return cls(Store(host.paths), Network.from_dict(data["net"]))
+
     def explain(self, host: Host) -> list[str]:
         return [f"# state: write {self.store.network_file(self.net.name)}"]
 
@@ -183,6 +236,13 @@ class RemoveNetwork(Step):
 
     def apply(self, host: Host) -> None:
         self.store.delete_network(self.name)
+
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> RemoveNetwork:
+        return cls(Store(host.paths), data["name"])
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: remove {self.store.network_file(self.name)}"]
@@ -211,6 +271,13 @@ class SaveAttachment(Step):
     def undo(self, host: Host) -> None:
         self.store.delete_attachment(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
 
+    def journal(self) -> dict[str, Any]:
+        return {"att": self.att.to_dict(), "ports": self.ports}  # attach checked that it was not attached
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> SaveAttachment:
+        return cls(Store(host.paths), Attachment.from_dict(data["att"]), None, data.get("ports"))
+
     def explain(self, host: Host) -> list[str]:
         return [f"# state: write {self._path()}"]
 
@@ -236,6 +303,17 @@ class SaveAttachmentPorts(Step):
             self.store.save_attachment(self.att)
             self.before = None
 
+    def journal(self) -> dict[str, Any]:
+        # the record as it is now (the ports before the change): undo writes it back, done or not
+        return {"att": self.att.to_dict(), "ports": self.ports, "what": self.what}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> SaveAttachmentPorts:
+        att = Attachment.from_dict(data["att"])
+        step = cls(Store(host.paths), att, data["ports"], data["what"])
+        step.before = list(att.ports)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         path = self.store.attachment_file(self.att.network, attachment_key(self.att.netns_key, self.att.ifname))
         return [f"# state: write {path} (ports {self.what})"]
@@ -250,6 +328,13 @@ class ForgetAttachment(Step):
 
     def apply(self, host: Host) -> None:
         self.store.delete_attachment(self.network, self.key)
+
+    def journal(self) -> dict[str, Any]:
+        return {"network": self.network, "key": self.key, "label": self.summary.removeprefix("forget attachment ")}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ForgetAttachment:
+        return cls(Store(host.paths), data["network"], data["key"], data["label"])
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: remove {self.store.attachment_file(self.network, self.key)}"]

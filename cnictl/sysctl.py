@@ -46,6 +46,7 @@ from cnictl.plan import Step  # noqa: E402
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from cnictl.host import Host
     from cnictl.netns import NetnsRef
@@ -88,6 +89,32 @@ class WriteSysctl(Step):
             except NotFoundError:
                 pass
 
+    def journal(self) -> dict[str, Any]:
+        before = None
+        if self.netns is None and self.restore:  # what undo would write back (read now: the step runs next)
+            try:
+                before = read(self.key)
+            except (NotFoundError, KernelError):
+                before = None
+        return {"key": self.key, "value": self.value, "optional": self.optional, "restore": self.restore,
+                "netns": self.netns.spec if self.netns is not None else None, "before": before}
+
+    def journal_out(self) -> dict[str, Any]:
+        return {"changed": self.changed, "previous": self.previous}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> WriteSysctl:
+        from cnictl.netns import NetnsRef
+
+        ns = NetnsRef.parse(data["netns"]) if data.get("netns") else None
+        step = cls(data["key"], data["value"], optional=data["optional"], restore=data["restore"], netns=ns)
+        if out is not None:
+            step.changed, step.previous = bool(out["changed"]), out.get("previous")
+        else:
+            step.previous = data.get("before")
+            step.changed = step.previous is not None and step.previous != step.value
+        return step
+
     def explain(self, host: Host) -> list[str]:
         prefix = f"{self.netns.exec_prefix()} " if self.netns is not None else host.exec_prefix()
         return [f"{prefix}sysctl -w {self.key}={self.value}"]
@@ -99,6 +126,7 @@ class PersistSysctls(Step):
     The file is replaced as a whole; it is cnictl's own (a name no package uses)."""
 
     HEADER = "# written by cnictl forward --persist\n"
+    journaled = False  # cnictl's own file, replaced as a whole: running the same command again rewrites it
 
     def __init__(self, path: Path, values: dict[str, str]) -> None:
         self.path, self.values = path, dict(values)

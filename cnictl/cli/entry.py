@@ -109,4 +109,7 @@ def _flush_and_exit(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (cnictl net ls | head): nothing more to say
             stream.flush()
+    journal = sys.modules.get("cnictl.journal")  # (loaded only if a plan ran)
+    if journal is not None:
+        journal.close_slots()  # atexit does not run on os._exit: the empty journal slot goes now
     os._exit(code)

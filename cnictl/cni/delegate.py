@@ -85,5 +85,20 @@ class DelegatedIPAM(ReserveIP):
             execute(self.kind, "DEL", self.env, self.stdin)
             self.added = False
 
+    def journal(self) -> dict[str, Any]:
+        base = super().journal()
+        base.update(kind=self.kind, env=self.env, stdin=self.stdin.decode("utf-8", "surrogateescape"))
+        return base
+
+    def journal_out(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> DelegatedIPAM:
+        inner = ReserveIP.resume(host, data, None)
+        step = cls(inner, data["kind"], data["env"], data["stdin"].encode("utf-8", "surrogateescape"))
+        step.added = True  # IPAM DEL of what was never added is a success (CNI spec)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return [f"# IPAM: CNI_COMMAND=ADD {self.kind} < (the same network configuration)"]

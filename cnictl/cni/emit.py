@@ -148,6 +148,24 @@ class WriteConflist(Step):
             self.path.unlink(missing_ok=True)
             self.written = False
 
+    def journal(self) -> dict[str, Any]:
+        return {"path": str(self.path), "data": self.data, "network": self.network}
+
+    def journal_out(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> WriteConflist:
+        step = cls(Path(data["path"]), data["data"], data["network"])
+        if out is not None:
+            step.written = True
+        else:  # cut short: remove the file only if it is ours
+            try:
+                step.written = json.loads(step.path.read_text()) == step.data
+            except (OSError, ValueError):
+                step.written = False
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return [f"# CNI: write {self.path} (cnictl cni emit {self.network})"]
 
@@ -161,6 +179,13 @@ class RemoveConflist(Step):
 
     def apply(self, host: Host) -> None:
         self.path.unlink(missing_ok=True)
+
+    def journal(self) -> dict[str, Any]:
+        return {"path": str(self.path)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> RemoveConflist:
+        return cls(Path(data["path"]))
 
     def explain(self, host: Host) -> list[str]:
         return [f"rm -f {self.path}"]

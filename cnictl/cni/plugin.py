@@ -393,6 +393,9 @@ def _exit(code: int) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr closed by the runtime: nothing more to say there
         pass
+    journal = sys.modules.get("cnictl.journal")  # (loaded only if a plan ran)
+    if journal is not None:
+        journal.close_slots()  # the empty journal slot goes (atexit does not run on os._exit)
     os._exit(code)
 
 

@@ -119,6 +119,8 @@ class ShimAddresses(Step):
     """The shim's reserved addresses, as host addresses (/32, /128): no subnet route that would compete with
     the parent's own route to the LAN."""
 
+    journaled = False  # the addresses go with the shim link (AddChild's undo)
+
     def __init__(self, net: Network, reserve: ReserveIP) -> None:
         self.opts, self.reserve = options(net), reserve
         self.summary = f"give {self.opts.shim} its addresses"

@@ -10,10 +10,12 @@ it is defined in `cnictl.firewall.protocol` and loaded from here on first use, b
 
 from __future__ import annotations
 
-from cnictl.record import record
+from cnictl.record import asdict, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from cnictl.firewall.protocol import FirewallBackend as FirewallBackend
     from cnictl.firewall.protocol import Records as Records
 
@@ -69,3 +71,21 @@ def __getattr__(name: str) -> object:
 
         return getattr(protocol, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ---- the journal's form of the intents (cnictl.journal) -------------------------------------------------------
+
+def fw_data(fw: NetworkFirewall) -> dict[str, Any]:
+    return asdict(fw)
+
+
+def fw_from(data: dict[str, Any]) -> NetworkFirewall:
+    return NetworkFirewall(**{**data, "subnets": tuple(data["subnets"]), "open_peers": tuple(data.get("open_peers", ()))})
+
+
+def forwards_data(fwds: list[PortForward]) -> list[dict[str, Any]]:
+    return [asdict(pf) for pf in fwds]
+
+
+def forwards_from(data: list[dict[str, Any]]) -> list[PortForward]:
+    return [PortForward(**d) for d in data]

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 
 from cnictl.errors import CnictlError, DependencyError, FirewallError
-from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward
+from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward, forwards_data, forwards_from, fw_data, fw_from
 from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -335,6 +335,15 @@ class IptSetup(Step):
         if self.applied:
             self.backend.remove(network_lines(self.fw), f"remove rules of {self.fw.network}")
 
+    def journal(self) -> dict[str, Any]:
+        return {"fw": fw_data(self.fw)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> IptSetup:
+        step = cls(IptablesBackend(), fw_from(data["fw"]))
+        step.applied = True  # (cut short: the teardown removes what of this new network's rules exists)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         out = []
         for table, lines in network_lines(self.fw).items():
@@ -353,6 +362,13 @@ class IptTeardown(Step):
 
     def apply(self, host: Host) -> None:
         self.backend.remove(network_lines(self.fw), self.summary)
+
+    def journal(self) -> dict[str, Any]:
+        return {"fw": fw_data(self.fw), "last": self.last}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> IptTeardown:
+        return cls(IptablesBackend(), fw_from(data["fw"]), data["last"])
 
     def explain(self, host: Host) -> list[str]:
         out = [ln for t, lines in network_lines(self.fw).items() for ln in _explain(host, t, ["-D" + x[2:] for x in lines])]
@@ -378,6 +394,19 @@ class IptPublish(Step):
         if self.done:
             self.backend.remove({"nat": [ln for pf in self.done for ln in port_lines(pf)]}, f"undo {self.summary}")
 
+    def journal(self) -> dict[str, Any]:
+        return {"summary": self.summary.removeprefix("publish ")}  # the mappings are known once it ran
+
+    def journal_out(self) -> dict[str, Any]:
+        return {"done": forwards_data(self.done)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> IptPublish:
+        done = forwards_from(out["done"]) if out is not None else []
+        step = cls(IptablesBackend(), lambda: done, data["summary"])
+        step.done = done
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return _explain(host, "nat", [ln for pf in self.forwards() for ln in port_lines(pf)])
 
@@ -389,6 +418,13 @@ class IptUnpublish(Step):
 
     def apply(self, host: Host) -> None:
         self.backend.remove({"nat": [ln for pf in self.forwards for ln in port_lines(pf)]}, self.summary)
+
+    def journal(self) -> dict[str, Any]:
+        return {"forwards": forwards_data(self.forwards), "summary": self.summary.removeprefix("unpublish ")}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> IptUnpublish:
+        return cls(IptablesBackend(), forwards_from(data["forwards"]), data["summary"])
 
     def explain(self, host: Host) -> list[str]:
         return _explain(host, "nat", ["-D" + ln[2:] for pf in self.forwards for ln in port_lines(pf)])

@@ -25,6 +25,8 @@ class ReloadRules(Step):
     exist are flushed and refilled (nftables: one transaction, port maps included; iptables: one restore per
     table). Running it on an intact ruleset changes nothing, so there is nothing to undo."""
 
+    journaled = False  # one transaction per table: the old rules or the new ones, never half
+
     def __init__(self, backend: FirewallBackend, networks: list[NetworkFirewall], forwards: list[PortForward]) -> None:
         self.backend, self.networks, self.forwards = backend, list(networks), list(forwards)
         self.summary = (f"reload the {backend.name} rules of {len(self.networks)} network(s) and "

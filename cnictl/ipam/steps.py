@@ -19,6 +19,7 @@ from cnictl.plan import Step
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from cnictl.host import Host
     from cnictl.ipam.allocator import IPAddress, Lease, Range
@@ -59,6 +60,9 @@ class ReserveIP(Step):
 
     def undo(self, host: Host) -> None:
         """Release the addresses and put the store back as it was (last_reserved_ip, the directory)."""
+        if self.unsure:  # cut short: what it may have reserved is what (container id, ifname) holds now
+            self.store.release(self.container_id, self.ifname)
+            return
         for lease in self.reserved:
             self.store.release_ip(lease.ip)
             prev = self.previous[lease.range_index] if self.dir_existed else None
@@ -69,6 +73,37 @@ class ReserveIP(Step):
                 self.store.destroy()
             except CnictlError:
                 pass
+
+    # journal: the store, the owner and the ranges; once done, exactly what was reserved and how the store was
+    def journal(self) -> dict[str, Any]:
+        return {"dir": self.store.dirpath, "container_id": self.container_id, "ifname": self.ifname,
+                "ranges": [[str(r.subnet), str(r.range_start), str(r.range_end), _text(r.gateway)] for r in self.ranges],
+                "requested": [str(ip) for ip in self.requested], "leases": [_lease(x) for x in self.leases]}
+
+    def journal_out(self) -> dict[str, Any]:
+        return {"reserved": [_lease(x) for x in self.reserved], "dir_existed": self.dir_existed,
+                "previous": [_text(ip) for ip in self.previous]}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ReserveIP:
+        import ipaddress
+
+        from cnictl.ipam.allocator import Range
+        from cnictl.ipam.hostlocal import HostLocalStore
+
+        ip = ipaddress.ip_address
+        ranges = [Range(ipaddress.ip_network(n), ip(a), ip(b), ip(g) if g else None) for n, a, b, g in data["ranges"]]
+        step = cls(HostLocalStore(data["dir"]), ranges, data["container_id"], data["ifname"],
+                   [ip(x) for x in data["requested"]], [_unlease(x) for x in data["leases"]])
+        if out is not None:
+            step.reserved = [_unlease(x) for x in out["reserved"]]
+            step.dir_existed = bool(out["dir_existed"])
+            step.previous = [ip(x) if x else None for x in out["previous"]]
+        else:
+            step.unsure = True
+        return step
+
+    unsure = False  # resumed from a journal that does not say whether (or what) it reserved
 
     def explain(self, host: Host) -> list[str]:
         if not self.leases:  # not predicted (a network's own reservation): the address is chosen when it runs
@@ -93,6 +128,15 @@ class ReleaseAddresses(Step):
     def apply(self, host: Host) -> None:
         self.released = self.ipam.release(self.container_id, self.ifname)
 
+    def journal(self) -> dict[str, Any]:
+        return {"dir": self.ipam.dirpath, "container_id": self.container_id, "ifname": self.ifname}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ReleaseAddresses:
+        from cnictl.ipam.hostlocal import HostLocalStore
+
+        return cls(HostLocalStore(data["dir"]), data["container_id"], data["ifname"])
+
     def explain(self, host: Host | None) -> list[str]:
         return [f"# IPAM: remove the files in {self.ipam.dirpath} holding '{self.container_id}\\r\\n{self.ifname}'"]
 
@@ -110,6 +154,16 @@ class ReleaseIP(Step):
     def apply(self, host: Host) -> None:
         self.released = self.ipam.release_ip(self.ip)
 
+    def journal(self) -> dict[str, Any]:
+        return {"dir": self.ipam.dirpath, "ip": self.ip, "holder": list(self.holder) if self.holder else None}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ReleaseIP:
+        from cnictl.ipam.hostlocal import HostLocalStore
+
+        holder = data.get("holder")
+        return cls(HostLocalStore(data["dir"]), data["ip"], (holder[0], holder[1]) if holder else None)
+
     def explain(self, host: Host | None) -> list[str]:
         return [f"# IPAM: {self.summary} (rm {os.path.join(self.ipam.dirpath, self.ip)})"]
 
@@ -124,5 +178,31 @@ class DestroyIpamDir(Step):
     def apply(self, host: Host) -> None:
         self.ipam.destroy()
 
+    def journal(self) -> dict[str, Any]:
+        return {"dir": self.ipam.dirpath}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> DestroyIpamDir:
+        from cnictl.ipam.hostlocal import HostLocalStore
+
+        return cls(HostLocalStore(data["dir"]))
+
     def explain(self, host: Host | None) -> list[str]:
         return [f"rm -rf {self.ipam.dirpath}"]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _lease(lease: Lease) -> list[Any]:
+    return [str(lease.ip), lease.prefixlen, _text(lease.gateway), lease.range_index]
+
+
+def _unlease(data: list[Any]) -> Lease:
+    import ipaddress
+
+    from cnictl.ipam.allocator import Lease
+
+    ip, prefixlen, gateway, index = data
+    return Lease(ipaddress.ip_address(ip), int(prefixlen), ipaddress.ip_address(gateway) if gateway else None, int(index))

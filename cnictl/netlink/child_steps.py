@@ -21,8 +21,17 @@ from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from cnictl.host import Host
     from cnictl.netns import NetnsRef
+
+
+def _ref(data: dict[str, Any], key: str = "netns") -> NetnsRef | None:
+    from cnictl.netns import NetnsRef
+
+    spec = data.get(key)
+    return NetnsRef.parse(spec) if spec else None
 
 
 def _parent_index(name: str) -> int:
@@ -86,6 +95,18 @@ class AddChild(Step):
         if self.created:
             delete_link(host, self.name, self.netns)
 
+    def journal(self) -> dict[str, Any]:
+        return {"kind": self.kind, "parent": self.parent, "name": self.name,
+                "netns": self.netns.spec if self.netns is not None else None, "mode": self.mode, "mac": self.mac,
+                "mtu": self.mtu, "up": self.up}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> AddChild:
+        step = cls(data["kind"], data["parent"], data["name"], _ref(data), mode=data["mode"], mac=data["mac"],
+                   mtu=data["mtu"], up=data["up"])
+        step.created = True  # (cut short, it may exist: the name was free when the plan began)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         target = ""
         if self.netns is not None:
@@ -122,6 +143,15 @@ class AddVlan(Step):
         if self.created:
             delete_link(host, self.name, None)
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "trunk": self.trunk, "vlan": self.vlan, "mtu": self.mtu}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> AddVlan:
+        step = cls(data["name"], data["trunk"], data["vlan"], data["mtu"])
+        step.created = True
+        return step
+
     def explain(self, host: Host) -> list[str]:
         mtu = f" mtu {self.mtu}" if self.mtu else ""
         return [f"{host.ip_cmd()} link add link {self.trunk} name {self.name}{mtu} type vlan id {self.vlan}",
@@ -147,6 +177,22 @@ class ProbeChild(Step):
             raise child_error(self.kind, self.parent, text, code)
         delete_link(host, self.name, None)
 
+    def undo(self, host: Host) -> None:
+        """Only after a crash between the probe's creation and its deletion is there anything to remove."""
+        if self.resumed:
+            delete_link(host, self.name, None, kind=self.kind)
+
+    resumed = False
+
+    def journal(self) -> dict[str, Any]:
+        return {"kind": self.kind, "parent": self.parent, "mode": self.mode, "name": self.name}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ProbeChild:
+        step = cls(data["kind"], data["parent"], data["mode"], data["name"])
+        step.resumed = True
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return [f"{host.ip_cmd()} link add link {self.parent} name {self.name} type {self.kind} mode {self.mode}",
                 f"{host.ip_cmd()} link del {self.name}"]
@@ -165,6 +211,13 @@ class DelChild(Step):
 
     def apply(self, host: Host) -> None:
         delete_link(host, self.name, self.netns, kind=self.kind)
+
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "netns": self.netns.spec if self.netns is not None else None, "kind": self.kind}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> DelChild:
+        return cls(data["name"], _ref(data), data["kind"])
 
     def explain(self, host: Host) -> list[str]:
         prefix = self.netns.ip_prefix() if self.netns is not None else host.ip_cmd()
@@ -240,6 +293,24 @@ class HostRoutes(Step):
         if self.add and self.done:
             self._send(host, self.done, False)
             self.done = []
+
+    def journal(self) -> dict[str, Any]:
+        try:
+            addresses = self.addresses()  # a teardown's (from the record); an attach's are not reserved yet
+        except CnictlError:
+            addresses = []
+        return {"link": self.link, "add": self.add, "addresses": addresses if not self.add else []}
+
+    def journal_out(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> HostRoutes:
+        addresses = list(data["addresses"])
+        step = cls(data["link"], lambda: addresses, add=data["add"])
+        if out is not None:
+            step.done = list(out["done"])  # (cut short while adding: routes to released addresses are left)
+        return step
 
     def explain(self, host: Host) -> list[str]:
         try:

@@ -11,6 +11,8 @@ from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from cnictl.host import Host
 
 
@@ -35,6 +37,15 @@ class CreateNetns(Step):
             host.forget(NetnsRef.parse(self.name))
             netns.remove(self.name, missing_ok=True)
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name}  # ns add checked that it did not exist
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> CreateNetns:
+        step = cls(data["name"])
+        step.created = True  # (cut short, it may exist: the name was free when the plan began)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return [f"ip netns add {self.name}"]
 
@@ -51,6 +62,13 @@ class RemoveNetns(Step):
 
         host.forget(NetnsRef.parse(self.name))
         netns.remove(self.name, missing_ok=True)
+
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> RemoveNetns:
+        return cls(data["name"])
 
     def explain(self, host: Host) -> list[str]:
         return [f"ip netns del {self.name}"]

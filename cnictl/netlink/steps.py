@@ -15,10 +15,22 @@ from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from cnictl.host import Host
     from cnictl.ipam.steps import ReserveIP
     from cnictl.netlink.child_steps import AddChild
     from cnictl.netns import NetnsRef
+
+
+def _spec(ns: NetnsRef | None) -> str | None:
+    return ns.spec if ns is not None else None
+
+
+def _ref(spec: str | None) -> NetnsRef | None:
+    from cnictl.netns import NetnsRef
+
+    return NetnsRef.parse(spec) if spec else None
 
 
 def _ip(host: Host, ns: NetnsRef | None) -> str:
@@ -40,6 +52,15 @@ class AddBridge(Step):
     def undo(self, host: Host) -> None:
         if self.created:
             host.nl().del_link(self.name)
+
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "mtu": self.mtu, "mac": self.mac}  # net create checked that it was new
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> AddBridge:
+        step = cls(data["name"], data["mtu"], data["mac"])
+        step.created = True
+        return step
 
     def explain(self, host: Host) -> list[str]:
         mtu = f" mtu {self.mtu}" if self.mtu else ""
@@ -87,6 +108,19 @@ class AddVeth(Step):
         if self.created:
             host.nl().del_link(self.name)
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "peer": self.peer, "netns": self.netns.spec, "master": self.master,
+                "mtu": self.mtu, "peer_mac": self.peer_mac}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> AddVeth:
+        from cnictl.netns import NetnsRef
+
+        step = cls(data["name"], data["peer"], NetnsRef.parse(data["netns"]), master=data["master"], mtu=data["mtu"],
+                   peer_mac=data["peer_mac"])
+        step.created = True  # (cut short, it may exist: the name was free when the plan began)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         mtu = f" mtu {self.mtu}" if self.mtu else ""
         master = f" master {self.master}" if self.master else ""
@@ -118,6 +152,19 @@ class SetUp(Step):
             if nl.link_index(self.name) is not None:
                 nl.set_up(self.name, False)
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "netns": _spec(self.netns), "fresh": self.fresh}
+
+    def journal_out(self) -> dict[str, Any] | None:
+        return None if self.fresh else {"was_up": self.was_up}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> SetUp:
+        step = cls(data["name"], _ref(data["netns"]), fresh=data["fresh"])
+        if out is not None:
+            step.was_up = out.get("was_up")
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return [f"{_ip(host, self.netns)} link set {self.name} up"]
 
@@ -142,6 +189,18 @@ class AddAddr(Step):
     def undo(self, host: Host) -> None:
         if self.added:
             host.nl_for(self.netns).del_addr(self.name, self.cidr)
+
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "cidr": self.cidr, "netns": _spec(self.netns)}
+
+    def journal_out(self) -> dict[str, Any]:
+        return {"added": self.added}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> AddAddr:
+        step = cls(data["name"], data["cidr"], _ref(data["netns"]))
+        step.added = bool(out and out.get("added"))  # cut short: it may have been there before, so it stays
+        return step
 
     def explain(self, host: Host) -> list[str]:
         nodad = " nodad" if self.v6 else ""
@@ -174,12 +233,23 @@ class SetHairpin(Step):
         if self.changed and self.was is not None and self.was != self.on:
             self._set(host, self.was)
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "on": self.on, "was": self.was}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> SetHairpin:
+        step = cls(data["name"], data["on"], was=data["was"])
+        step.changed = True  # undo writes back what it was before the plan: right whether or not it ran
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return [f"{host.ip_cmd()} link set {self.name} type bridge_slave hairpin {'on' if self.on else 'off'}"]
 
 
 class IsolatePort(Step):
     """Bridge port isolation: isolated ports reach the bridge (the host, the gateway) but not each other."""
+
+    journaled = False  # a setting of the new veth: it goes with it
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -218,6 +288,13 @@ class DelLink(Step):
         if code not in (0, errno.ENODEV):
             raise batch.error(0, code)
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "netns": _spec(self.netns)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> DelLink:
+        return cls(data["name"], _ref(data["netns"]))
+
     def explain(self, host: Host) -> list[str]:
         return [f"{_ip(host, self.netns)} link del {self.name}"]
 
@@ -229,6 +306,13 @@ class DelAddr(Step):
 
     def apply(self, host: Host) -> None:
         host.nl().del_addr(self.name, self.cidr)
+
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "cidr": self.cidr}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> DelAddr:
+        return cls(data["name"], data["cidr"])
 
     def explain(self, host: Host) -> list[str]:
         return [f"{host.ip_cmd()} addr del {self.cidr} dev {self.name}"]
@@ -281,6 +365,19 @@ class AddVethPair(Step):
             raise batch.error(0, code)
         self.created = False
 
+    def journal(self) -> dict[str, Any]:
+        return {"name": self.name, "netns": self.netns.spec, "peer": self.peer, "peer_netns": self.peer_netns.spec,
+                "mtu": self.mtu}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> AddVethPair:
+        from cnictl.netns import NetnsRef
+
+        step = cls(data["name"], NetnsRef.parse(data["netns"]), data["peer"], NetnsRef.parse(data["peer_netns"]),
+                   mtu=data["mtu"])
+        step.created = True  # (cut short, it may exist: link add checked the names were free)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         mtu = f" mtu {self.mtu}" if self.mtu else ""
         target = self.peer_netns.name or self.peer_netns.path  # ip opens a netns argument with a "/" as a path
@@ -292,6 +389,8 @@ class ConfigureEnd(Step):
 
     The ifindex comes from the kernel's answer to the pair's creation. Undo is the pair's deletion.
     """
+
+    journaled = False
 
     def __init__(self, pair: AddVethPair, side: int, netns: NetnsRef, ifname: str, addresses: list[str]) -> None:
         self.pair, self.side, self.netns, self.ifname, self.addresses = pair, side, netns, ifname, addresses
@@ -344,6 +443,8 @@ class ConfigureInterface(Step):
     The interface's index comes from the kernel's answer to the veth creation. A namespace that already
     has a default route keeps it (its first network's, as docker does). Undo is the veth's deletion.
     """
+
+    journaled = False
 
     def __init__(self, veth: AddVeth | AddChild, reserve: ReserveIP, ifname: str, netns: NetnsRef, gateways: list[str]) -> None:
         self.veth, self.reserve, self.ifname, self.netns, self.gateways = veth, reserve, ifname, netns, gateways

@@ -192,7 +192,7 @@ def _apply_attach(host: Host, store: Store, plan: Plan, opts: RunOptions, net: N
     """Run the plan under the shared state lock; an interface name the kernel found taken is reported as such."""
     network = net.name
     try:
-        with store.locked(exclusive=False):
+        with store.locked(exclusive=False, host=host):
             if not store.has_network(network):  # removed while we were planning
                 raise NotFoundError(f'network "{network}" not found', hint=f"see: {cli('net ls')}")
             try:

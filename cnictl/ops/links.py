@@ -161,6 +161,15 @@ class LinkStore:
             yield
 
 
+@contextlib.contextmanager
+def _locked(host: Host, store: LinkStore) -> Iterator[None]:
+    """The state lock (shared; unfinished plans are finished first), then the link lock: always in this order."""
+    from cnictl.store import Store
+
+    with Store(host.paths).locked(exclusive=False, host=host), store.locked():
+        yield
+
+
 class SaveLinkRecord(Step):
     """Write a link's record (the last step of `link add`); undo removes it again."""
 
@@ -173,6 +182,13 @@ class SaveLinkRecord(Step):
 
     def undo(self, host: Host) -> None:
         self.store.delete(self.rec)
+
+    def journal(self) -> dict[str, Any]:
+        return {"rec": self.rec.to_dict()}  # link add checked, under the link lock, that it was new
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> SaveLinkRecord:
+        return cls(LinkStore(host.paths.state_dir), LinkRecord.from_dict(data["rec"]))
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: write {self.store.path(self.rec.netns_key1, self.rec.ifname1)}"]
@@ -189,6 +205,13 @@ class ForgetLinks(Step):
     def apply(self, host: Host) -> None:
         for rec in self.recs:
             self.store.delete(rec)
+
+    def journal(self) -> dict[str, Any]:
+        return {"recs": [r.to_dict() for r in self.recs], "summary": self.summary}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ForgetLinks:
+        return cls(LinkStore(host.paths.state_dir), [LinkRecord.from_dict(r) for r in data["recs"]], data["summary"])
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: remove {self.store.path(r.netns_key1, r.ifname1)}" for r in self.recs]
@@ -290,7 +313,7 @@ def link_add(
         raise ConfigError(f'both ends would be "{if1}" in the same namespace {ref1.spec}',
                           hint=f"give them different names, e.g. {ref1.spec}:{if1} {ref2.spec}:{_first_free({if1})}")
     store = LinkStore(host.paths.state_dir)
-    lock = contextlib.nullcontext() if opts.dry_run else store.locked()
+    lock = contextlib.nullcontext() if opts.dry_run else _locked(host, store)
     with lock:
         found = _matching(store, host, ref1, if1, ref2, if2)
         if found is not None:
@@ -357,7 +380,7 @@ def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: 
     notices = [] if present else [f"{ref.spec}:{ifname} was already gone; forgetting its record"]
     if opts.dry_run:
         return Outcome(result, plan, notices)
-    with store.locked():
+    with _locked(host, store):
         errors = plan.teardown(host, echo=opts.echo)
     if errors:
         raise CnictlError(f"removing {ref.spec}:{ifname} was incomplete: " + "; ".join(errors),

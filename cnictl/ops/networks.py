@@ -58,7 +58,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
     validate_network_name(req.name)
     if opts.dry_run:
         return _create_network(host, req, opts, exist_ok, settings)
-    with Store(host.paths).locked(exclusive=True):
+    with Store(host.paths).locked(exclusive=True, host=host):
         return _create_network(host, req, opts, exist_ok, settings)
 
 
@@ -251,7 +251,7 @@ def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, for
     plan = _delete_plan(host, store, net, atts)
     if opts.dry_run:
         return Outcome(Removed(name, False), plan)
-    with store.locked(exclusive=True):
+    with store.locked(exclusive=True, host=host):
         errors = plan.teardown(host, echo=opts.echo)
         if errors:
             raise CnictlError(

@@ -146,7 +146,7 @@ def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptio
     result = PortsChanged(network, att.netns, ifname, "published", [s.to_dict() for s in specs])
     if opts.dry_run:
         return Outcome(result, plan)
-    with store.locked(exclusive=False):
+    with store.locked(exclusive=False, host=host):
         _run(host, plan, opts)
     return Outcome(result, plan, applied=True)
 

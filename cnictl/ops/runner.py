@@ -64,7 +64,7 @@ def _teardown(host: Host, store: Store, plan: Plan, opts: RunOptions, result: di
     and the failures become one error naming *what* was incomplete."""
     if opts.dry_run:
         return Outcome(result, plan)
-    with store.locked(exclusive=False):
+    with store.locked(exclusive=False, host=host):
         errors = plan.teardown(host, echo=opts.echo)
     if errors:
         raise CnictlError(f"{what} was incomplete: " + "; ".join(errors), hint=hint)

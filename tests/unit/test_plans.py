@@ -165,7 +165,26 @@ def explained(host: Host, plan: Plan, *, empty_ok: bool = False) -> list[str]:
         assert step.summary, f"a step without a summary: {step!r}"
         lines = step.explain(host)
         assert lines and all(isinstance(ln, str) and ln for ln in lines), f"{step.summary}: explains nothing"
+        journaled(host, step)
     return plan.explain(host)
+
+
+def journaled(host: Host, step: Step) -> None:
+    """The step's journal line is plain JSON, and the step rebuilt from it (as recovery rebuilds it after a
+    crash) is the same step: same summary and, unless it depends on what an earlier step chose when it ran
+    (it then has journal_out), the same explain text."""
+    from cnictl import jsonlite
+
+    data = step.journal()
+    if not step.journaled:
+        assert data is None, f"{type(step).__name__} says it is not journaled, yet journal() gives {data}"
+        return
+    assert isinstance(data, dict), f"{type(step).__name__}: no journal data (set journaled = False if none is needed)"
+    text = jsonlite.dumps(data)
+    again = type(step).resume(host, jsonlite.loads(text), None)
+    assert type(again) is type(step) and again.summary == step.summary
+    if type(step).journal_out is Step.journal_out:
+        assert again.explain(host) == step.explain(host), f"{step.summary}: resumed, it explains otherwise"
 
 
 def golden(name: str, host: Host, plan: Plan) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 
 from cnictl.errors import DependencyError, FirewallError, cli
-from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward
+from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward, forwards_data, forwards_from, fw_data, fw_from
 from cnictl.firewall.nftables.rules import (
     FAMILY,
     INFRA_CHAINS,
@@ -402,6 +402,15 @@ class NftSetup(Step):
             if cmds:
                 self.backend.run(cmds, f"remove rules of network {self.fw.network}")
 
+    def journal(self) -> dict[str, Any]:
+        return {"fw": fw_data(self.fw)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> NftSetup:
+        step = cls(NftablesBackend(), fw_from(data["fw"]))
+        step.applied = True  # (cut short: the teardown removes what of this new network's rules exists)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return _nft_lines(host, self.backend.setup_commands(self.fw)[1])
 
@@ -430,6 +439,19 @@ class NftPublish(Step):
         if self.done:
             self.backend.remove_elements(self.done)
 
+    def journal(self) -> dict[str, Any]:
+        return {"summary": self.summary.removeprefix("publish ")}  # the mappings are known once it ran
+
+    def journal_out(self) -> dict[str, Any]:
+        return {"done": forwards_data(self.done)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> NftPublish:
+        done = forwards_from(out["done"]) if out is not None else []
+        step = cls(NftablesBackend(), lambda: done, data["summary"])
+        step.done = done  # (cut short: its elements stay; `cnictl gc` removes elements no attachment owns)
+        return step
+
     def explain(self, host: Host) -> list[str]:
         return _nft_lines(host, [line for pf in self.forwards() for line in _element_text(pf, "add")])
 
@@ -441,6 +463,13 @@ class NftUnpublish(Step):
 
     def apply(self, host: Host) -> None:
         self.backend.remove_elements(self.forwards)  # already gone (or no table at all) is fine
+
+    def journal(self) -> dict[str, Any]:
+        return {"forwards": forwards_data(self.forwards), "summary": self.summary.removeprefix("unpublish ")}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> NftUnpublish:
+        return cls(NftablesBackend(), forwards_from(data["forwards"]), data["summary"])
 
     def explain(self, host: Host) -> list[str]:
         return _nft_lines(host, [line for pf in self.forwards for line in _element_text(pf, "delete")])
@@ -458,6 +487,13 @@ class NftTeardown(Step):
         cmds, _ = self.backend.teardown_commands(self.fw)
         if cmds:
             self.backend.run(cmds, f"remove rules of network {self.fw.network}")
+
+    def journal(self) -> dict[str, Any]:
+        return {"fw": fw_data(self.fw), "last": self.last}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> NftTeardown:
+        return cls(NftablesBackend(), fw_from(data["fw"]), data["last"])
 
     def explain(self, host: Host) -> list[str]:
         return _nft_lines(host, self.backend.teardown_text(self.fw, self.last))
