@@ -17,15 +17,22 @@ then detach them all, timing every single operation:
 * chain:     the reference chain with one published port, as libcni runs it: ADD bridge (as reference), then
              portmap (snat) with prevResult = bridge's result and runtimeConfig.portMappings = the one port;
              DEL portmap then bridge, each with the final result. The attach figure is both ADDs together.
+* library-nojournal: as library at N=1, with cnictl's crash-safety journal switched off in the worker
+             (cnictl.journal.ENABLED = False): the journal's cost is library / library-nojournal.
+
+Memory (--memory alone: only these; the default run and --quick include them; --no-memory leaves them out):
+the peak RSS of whole `cnictl attach` processes (each one's own wait4 ru_maxrss, harness.run_measured), and the peak RSS (VmHWM)
+of one library worker process holding 1,000 attachments (detached again afterwards).
 
 N below 20 is repeated in rounds on fresh namespaces (N=1: 20 rounds of attach 1 / detach 1), so its
 median is not a single sample. Creating the namespaces is never part of a timed attach.
 
-Isolation: everything happens in namespaces named bn<pid>{h,k,r,c<i>,w<i>} (cnictl host, CLI host,
-reference host, containers, warm-up containers); the root network namespace is never changed.
+Isolation: everything happens in namespaces named bn<pid>{h,j,k,p,r,m,x,c<i>,w<i>} (cnictl hosts, CLI hosts,
+reference hosts, memory host, containers, warm-up containers); the root network namespace is never changed.
 State and IPAM live in a temporary directory. All of it is removed in `finally`, also on Ctrl-C.
 
-Run as root:  .venv/bin/python bench/attach.py [--quick] [--sizes 1,100,500] [--cli-max 100] [--json FILE]
+Run as root:  .venv/bin/python bench/attach.py [--quick] [--sizes 1,100,500] [--cli-max 100] [--memory | --no-memory]
+              [--json FILE]
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +60,12 @@ from harness import (
     command_output,
     guarded_run,
     ms_since,
+    proc_status,
     root_snapshot,
+    run_measured,
     run_worker,
     sigterm_as_interrupt,
+    spawn_floor_kib,
 )
 from harness import environment as harness_environment
 
@@ -67,7 +78,7 @@ REF_BRIDGE = "refbr0"
 REF_SUBNET = "10.98.0.0/16"
 WARMUP = 3
 MIN_SAMPLES = 20  # an N below this is repeated in rounds on fresh namespaces
-VARIANTS = ("library", "cli", "reference", "cli-port", "chain")
+VARIANTS = ("library", "library-nojournal", "cli", "reference", "cli-port", "chain")
 PORT_BASE = 20000  # container i publishes host port PORT_BASE + i (cli-port, chain)
 
 # targets: (key, label, comparison, threshold)
@@ -78,6 +89,11 @@ TARGET_CLI_ATTACH_MS = 300.0
 TARGET_HELP_MS = 100.0
 TARGET_CLI_OVER_CHAIN_N1 = 1.5  # cnictl attach -p (whole process) / reference chain with one port, N=1
 TARGET_CLI_OVER_CHAIN_N500 = 1.0  # the same at N >= 500
+TARGET_JOURNAL_COST = 1.10  # library attach N=1 with the crash-safety journal / without it
+TARGET_CLI_PEAK_RSS_MIB = 60.0  # one whole `cnictl attach` process
+TARGET_LIB_PEAK_RSS_MIB = 150.0  # one library process holding MEMORY_N attachments
+MEMORY_N = 1000  # attachments held by the library process of the memory figures
+MEMORY_CLI_RUNS = 5  # `cnictl attach` processes measured, with and without -p each
 
 
 
@@ -157,18 +173,35 @@ def open_fds() -> int:
 # ------------------------------------------------------------------------------------------------
 # workers: child processes started by the driver with `--worker SPEC.json`
 # ------------------------------------------------------------------------------------------------
+def journal_setting(off: bool) -> str:
+    """Switch cnictl's crash-safety journal off (*off*) in this process, before any plan runs; what the process runs
+    with: "on", "off", or "n/a: why" (no cnictl.journal, or no ENABLED flag in it: the journal cannot be compared)."""
+    try:
+        import cnictl.journal as journal
+    except ImportError as e:
+        return f"n/a: cnictl.journal cannot be imported ({e})"
+    if not hasattr(journal, "ENABLED"):
+        return "n/a: cnictl.journal has no ENABLED flag"
+    if off:
+        setattr(journal, "ENABLED", False)  # noqa: B010 - a flag another module may not declare yet
+    return "on" if getattr(journal, "ENABLED") else "off"  # noqa: B009
+
+
 def worker_library(spec: dict[str, Any]) -> dict[str, Any]:
     """Attach/detach with the cnictl library in one process, with the host namespace entered once."""
     from cnictl import ops
     from cnictl.host import Host
 
     mode = spec["mode"]  # cycle | attach | detach
+    journal = journal_setting(off=spec.get("journal") is False)
     host = Host(netns=spec["host"], state_dir=spec["state"]).enter()
     ipam_dir = host.paths.ipam_root / LIB_NET
-    res: dict[str, Any] = {"attach_ms": [], "detach_ms": [], "errors": [], "fd_peak": 0}
+    res: dict[str, Any] = {"attach_ms": [], "detach_ms": [], "errors": [], "fd_peak": 0, "journal": journal}
     try:
         if spec.get("create"):
             ops.create_network(host, ops.NetworkRequest(name=LIB_NET, subnets=[LIB_SUBNET]))
+        if spec.get("memory"):
+            res["mem_start"] = proc_status("VmRSS", "VmHWM")
         for name in spec.get("warmup", []):
             ops.attach(host, LIB_NET, name)
             ops.detach(host, LIB_NET, name)
@@ -181,6 +214,8 @@ def worker_library(spec: dict[str, Any]) -> dict[str, Any]:
                     out = ops.attach(host, LIB_NET, name, ports=[f"{ports[name]}:80"] if name in ports else [])
                     res["attach_ms"].append(ms_since(t0))
                     addresses[name] = out.result["addresses"][0]
+                if spec.get("memory"):  # all of the round attached, before the checks open their own sockets
+                    res["mem"] = {**proc_status("VmRSS", "VmHWM"), "attached": len(names)}
                 res["fd_peak"] = max(res["fd_peak"], open_fds())
                 res["errors"] += check_distinct(addresses, LIB_SUBNET, "library attach")
                 if spec.get("verify", True):
@@ -322,7 +357,8 @@ def worker_check(spec: dict[str, Any]) -> dict[str, Any]:
     return {"errors": errors}
 
 
-WORKERS = {"library": worker_library, "reference": worker_reference, "check": worker_check}
+WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "library": worker_library, "reference": worker_reference, "check": worker_check}
 
 
 
@@ -357,11 +393,13 @@ class Bench(Driver):
         super().__init__(f"bn{os.getpid()}", __file__, args.cnictl)
         self.args = args
         self.results: dict[int, dict[str, Any]] = {}
+        self.memory: dict[str, Any] = {}
         self.floors: dict[str, Any] = {}
         self.notes: list[str] = []
 
     # ---- names -------------------------------------------------------------------------------
-    HOST_SUFFIX = {"library": "h", "cli": "k", "reference": "r", "cli-port": "p", "chain": "m"}
+    HOST_SUFFIX = {"library": "h", "library-nojournal": "j", "cli": "k", "reference": "r", "cli-port": "p",
+                   "chain": "m", "memory": "x"}
 
     def host_ns(self, variant: str) -> str:
         return f"{self.run_id}{self.HOST_SUFFIX[variant]}"
@@ -374,7 +412,7 @@ class Bench(Driver):
 
     def ours(self, name: str) -> bool:
         rest = name[len(self.run_id):]
-        return name.startswith(self.run_id) and rest[:1] in ("h", "k", "r", "p", "m", "c", "w")
+        return name.startswith(self.run_id) and rest[:1] in ("h", "j", "k", "r", "p", "m", "x", "c", "w")
 
     def cli_env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if not k.startswith("CNICTL_")}
@@ -400,6 +438,16 @@ class Bench(Driver):
         time.sleep(self.args.settle)
 
     def run(self) -> None:
+        if not self.args.memory_only:
+            self.run_timed()
+        if self.args.memory:
+            t0 = time.perf_counter()
+            print(f"memory: cnictl attach processes, then a library process holding {MEMORY_N} attachments ...",
+                  end=" ", flush=True)
+            self.run_memory()
+            print(f"{(time.perf_counter() - t0):.1f} s", flush=True)
+
+    def run_timed(self) -> None:
         sizes = self.args.sizes
         total = max(len(r) * len(r[0]) for r in (self.rounds_for(n) for n in sizes))
         warm = [self.warm(i) for i in range(WARMUP)]
@@ -409,6 +457,8 @@ class Bench(Driver):
         for n in sizes:
             self.results[n] = {}
             for variant in self.args.variants:
+                if variant == "library-nojournal" and n != 1:  # the journal's cost is read at N=1
+                    continue
                 t0 = time.perf_counter()
                 print(f"N={n}: {variant} ...", end=" ", flush=True)
                 res = getattr(self, f"run_{variant.replace('-', '_')}")(n, warm)
@@ -434,17 +484,56 @@ class Bench(Driver):
             self.ns_del([probe])
 
     # ---- variants ----------------------------------------------------------------------------------
-    def run_library(self, n: int, warm: list[str]) -> dict[str, Any]:
-        host = self.host_ns("library")
+    def run_library(self, n: int, warm: list[str], journal: bool = True) -> dict[str, Any]:
+        variant = "library" if journal else "library-nojournal"
+        host = self.host_ns(variant)
         rounds = self.rounds_for(n)
         self.ns_add([host])
         try:
-            res = self.worker("library", mode="cycle", host=host, state=str(self.tmp / f"lib-{n}"), create=True,
-                              delete=True, warmup=warm, rounds=rounds)
+            res = self.worker("library", mode="cycle", host=host, state=str(self.tmp / f"{variant}-{n}"), create=True,
+                              delete=True, warmup=warm, rounds=rounds, journal=journal)
         finally:
             self.ns_del([host])
         return {"attach_ms": res["attach_ms"], "detach_ms": res["detach_ms"], "rounds": len(rounds),
-                "fd_peak": res["fd_peak"]}
+                "fd_peak": res["fd_peak"], "journal": res["journal"]}
+
+    def run_library_nojournal(self, n: int, warm: list[str]) -> dict[str, Any]:
+        return self.run_library(n, warm, journal=False)
+
+    def cli_peak_rss(self, *argv: str, host: str, state: Path) -> int:
+        """Peak RSS (KiB) of one whole cnictl process against *host* and *state* (wait4 ru_maxrss of that child)."""
+        cmd = [self.cnictl, "--netns", host, "--state-dir", str(state), "--json", *argv]
+        _ms, rc, _out, err, kib = run_measured(cmd, env=self.cli_env())
+        if rc != 0:
+            raise BenchError(f"{' '.join(cmd)} failed ({rc}): {err.strip()[:400]}")
+        return kib
+
+    def run_memory(self) -> None:
+        """Peak RSS of whole `cnictl attach` processes (with and without -p) on a fresh network, then of one library
+        process that attaches MEMORY_N namespaces (its VmHWM with all of them attached) and detaches them again.
+        The container namespaces the timed part made are reused; the missing ones are made and removed here."""
+        host = self.host_ns("memory")
+        names = [self.container(i) for i in range(MEMORY_N)]
+        extra = [name for name in names if name not in self.created]
+        self.ns_add([host, *extra])
+        mem: dict[str, Any] = {"n": MEMORY_N, "cli_attach_kib": [], "cli_attach_port_kib": [],
+                               "spawn_floor_kib": spawn_floor_kib()}
+        self.memory = mem
+        try:
+            state = self.tmp / "memory-cli"
+            self.cli("net", "create", LIB_NET, "--subnet", LIB_SUBNET, host=host, state=state)
+            for name in names[:MEMORY_CLI_RUNS]:
+                for key, publish in (("cli_attach_kib", []), ("cli_attach_port_kib", ["-p", f"{self.port_of(name)}:80"])):
+                    mem[key].append(self.cli_peak_rss("attach", LIB_NET, name, *publish, host=host, state=state))
+                    self.cli("detach", LIB_NET, name, host=host, state=state)
+            self.cli("net", "rm", LIB_NET, "--force", host=host, state=state)
+            self.settle()
+            res = self.worker("library", mode="cycle", host=host, state=str(self.tmp / "memory-lib"), create=True,
+                              delete=True, rounds=[names], memory=True)
+            mem.update(lib_start=res["mem_start"], lib_attached=res["mem"], lib_fd_peak=res["fd_peak"],
+                       lib_attach_ms=statistics.median(res["attach_ms"]), lib_detach_ms=statistics.median(res["detach_ms"]))
+        finally:
+            self.ns_del([host, *extra])
 
     def port_of(self, name: str) -> int:
         """The host port a container (or warm-up) namespace publishes in cli-port and chain."""
@@ -587,16 +676,29 @@ def build_report(bench: Bench) -> dict[str, Any]:
         else:
             add(label, cli / chain if cli and chain else None, "<=", limit, "x")
     helps = bench.floors.get("cnictl_help_ms")
-    add("cnictl --help median", statistics.median(helps) if helps else None, "<=", TARGET_HELP_MS, " ms")
+    if bench.results:
+        add("cnictl --help median", statistics.median(helps) if helps else None, "<=", TARGET_HELP_MS, " ms")
+    nojournal = table.get("1", {}).get("library-nojournal")
+    if nojournal is not None:
+        on, off = med(1, "library", "attach"), med(1, "library-nojournal", "attach")
+        states = (table["1"].get("library", {}).get("journal"), nojournal.get("journal"))
+        add("journal cost: library attach N=1 (journal) / (no journal)",
+            on / off if states == ("on", "off") and on and off else None, "<=", TARGET_JOURNAL_COST, "x")
+    mem = bench.memory
+    if bench.args.memory:
+        runs = mem.get("cli_attach_kib", []) + mem.get("cli_attach_port_kib", [])
+        add(f"peak RSS of one `cnictl attach` process (max of {len(runs)})", max(runs) / 1024 if runs else None, "<=",
+            TARGET_CLI_PEAK_RSS_MIB, " MiB")
+        held = mem.get("lib_attached")
+        add(f"peak RSS of a library process holding {MEMORY_N} attachments", held["VmHWM"] / 1024 if held else None,
+            "<=", TARGET_LIB_PEAK_RSS_MIB, " MiB")
     floors = {k: {"median": statistics.median(v), "samples": [round(x, 3) for x in v]} for k, v in bench.floors.items() if v}
-    return {"results": table, "targets": checks, "floors": floors}
+    return {"results": table, "targets": checks, "floors": floors, "memory": mem}
 
 
-def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> None:
+def print_timing(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> None:
+    """The exec floors and the table of every N and variant."""
     p = print
-    p("")
-    p(f"cnictl attach benchmark  run {bench.run_id}  {env['kernel']}  {env['cpus']} CPUs  "
-      f"load {env['load_start']} -> {env['load_end']}  {env['started']}")
     p(f"reference: containernetworking-plugins {env['cni_plugins']} bridge+host-local (isGateway, ipMasq), exec'd "
       "directly from a child Python process that setns'd into its own reference host namespace (fair: no "
       "`ip netns exec` per call).")
@@ -612,7 +714,8 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
     p(f"cli*: N > --cli-max ({bench.args.cli_max}): the first N-{bench.args.cli_max} were attached by the library "
       f"(untimed), the last {bench.args.cli_max} attaches and their detaches were timed with the CLI.")
     p("")
-    hdr = f"{'N':>5}  {'variant':<10} {'n':>4}  {'attach':>8} {'p90':>8} {'first10%':>9} {'last10%':>8}  " \
+    vw = max([10] + [len(v) + 1 for per in report["results"].values() for v in per])  # the variant column
+    hdr = f"{'N':>5}  {'variant':<{vw}} {'n':>4}  {'attach':>8} {'p90':>8} {'first10%':>9} {'last10%':>8}  " \
           f"{'detach':>8} {'p90':>8}"
     p(hdr)
     p("-" * len(hdr))
@@ -623,26 +726,60 @@ def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> N
                 continue
             a, d = r["attach"], r["detach"]
             name = variant + ("*" if r.get("prefilled") else "")
-            p(f"{n:>5}  {name:<10} {a['n']:>4}  {fmt(a['median']):>8} {fmt(a['p90']):>8} {fmt(a['first10']):>9} "
+            p(f"{n:>5}  {name:<{vw}} {a['n']:>4}  {fmt(a['median']):>8} {fmt(a['p90']):>8} {fmt(a['first10']):>9} "
               f"{fmt(a['last10']):>8}  {fmt(d['median']):>8} {fmt(d['p90']):>8}")
+
+
+def print_report(bench: Bench, report: dict[str, Any], env: dict[str, Any]) -> None:
+    p = print
+    p("")
+    p(f"cnictl attach benchmark  run {bench.run_id}  {env['kernel']}  {env['cpus']} CPUs  "
+      f"load {env['load_start']} -> {env['load_end']}  {env['started']}")
+    if report["results"]:
+        print_timing(bench, report, env)
     p("")
     p("targets")
+    lw = max([44] + [len(c["check"]) for c in report["targets"]])
+    uw = max([3] + [len(c["unit"]) for c in report["targets"]])
+    tw = max([9] + [len(c["target"]) for c in report["targets"]])
     for c in report["targets"]:
         verdict = ("info" if c["target"] == "info" else "n/a") if c["pass"] is None else ("PASS" if c["pass"] else "FAIL")
         digits = 2 if c["unit"] == "x" else 1
-        p(f"  {c['check']:<44} {fmt(c['value'], digits):>8}{c['unit']:<3}  target {c['target']:<9} {verdict}")
+        p(f"  {c['check']:<{lw}} {fmt(c['value'], digits):>8}{c['unit']:<{uw}}  target {c['target']:<{tw}} {verdict}")
+    journal = {v: per[v]["journal"] for per in report["results"].values() for v in ("library", "library-nojournal")
+               if v in per and "journal" in per[v]}
+    if any(state.startswith("n/a") for state in journal.values()):
+        p("journal cost n/a: " + "; ".join(f"{v} ran with journal {state}" for v, state in journal.items()))
     for n, per in report["results"].items():
         chain = per.get("chain")
         if chain and "bridge_add_ms" in chain:
             p(f"chain N={n} per plugin (median): ADD bridge {fmt(chain['bridge_add_ms']['median'])} + portmap "
               f"{fmt(chain['portmap_add_ms']['median'])} ms; DEL portmap {fmt(chain['portmap_del_ms']['median'])} + "
               f"bridge {fmt(chain['bridge_del_ms']['median'])} ms")
+    print_memory(report["memory"])
     fds = {n: per["library"].get("fd_peak") for n, per in report["results"].items() if "library" in per}
     if fds:
         p("")
         p("library process open fds after its attach phases (peak): " + ", ".join(f"N={n}: {v}" for n, v in fds.items())
           + f" (N<{MIN_SAMPLES}: all rounds in one Host; a count that grows with N would mean handles kept per "
           "namespace)")
+
+
+def print_memory(mem: dict[str, Any]) -> None:
+    p = print
+    if mem.get("cli_attach_kib"):
+        def mib(xs: list[int]) -> str:
+            return f"median {statistics.median(xs) / 1024:.1f}, max {max(xs) / 1024:.1f}"
+
+        p(f"memory, peak RSS in MiB (KiB/1024): one `cnictl attach` process (wait4 ru_maxrss, {len(mem['cli_attach_kib'])} "
+          f"each): {mib(mem['cli_attach_kib'])}; with -p {mib(mem['cli_attach_port_kib'])} (floor of the method, "
+          f"/bin/true: {mem['spawn_floor_kib'] / 1024:.1f})")
+    if mem.get("lib_attached"):
+        held, start = mem["lib_attached"], mem["lib_start"]
+        p(f"memory: a library process holding {held['attached']} attachments: VmHWM {held['VmHWM'] / 1024:.1f}, VmRSS "
+          f"{held['VmRSS'] / 1024:.1f} MiB (before attaching: VmRSS {start['VmRSS'] / 1024:.1f}); open fds "
+          f"{mem['lib_fd_peak']}; its attach median {mem['lib_attach_ms']:.1f} ms, detach median "
+          f"{mem['lib_detach_ms']:.1f} ms")
 
 
 def environment() -> dict[str, Any]:
@@ -659,14 +796,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="sizes 1,20 (overrides --sizes)")
     ap.add_argument("--cli-max", type=int, default=100,
                     help="time at most this many CLI attaches per N; larger N are sampled (default 100, 0: skip CLI)")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="subset of library,cli,reference")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds to wait between variants (default 1)")
     ap.add_argument("--cnictl", help="cnictl executable (default: next to this Python)")
+    ap.add_argument("--memory", action="store_true",
+                    help=f"only the memory figures: peak RSS of `cnictl attach` processes and of a library process "
+                         f"holding {MEMORY_N} attachments (the default run and --quick include them)")
+    ap.add_argument("--no-memory", action="store_true", help="leave the memory figures out")
     ap.add_argument("--json", metavar="FILE", help="write every figure (and raw samples) to FILE")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return args
+    if args.memory and args.no_memory:
+        ap.error("--memory and --no-memory exclude each other")
+    args.memory_only, args.memory = args.memory, not args.no_memory
     sizes_text = "1,20" if args.quick else args.sizes
     try:
         args.sizes = sorted({int(x) for x in sizes_text.split(",") if x.strip()})
@@ -701,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(bench.tmp, ignore_errors=True)
         return 2
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if "library" in args.variants and soft < 6 * max(args.sizes) + 200:
+    if "library" in args.variants and soft < 6 * max(args.sizes + [MEMORY_N if args.memory else 0]) + 200:
         print(f"attach.py: warning: open-file limit {soft} may be too low: the cnictl library keeps about 5 fds per "
               "attached namespace (raise it with ulimit -n)", file=sys.stderr)
     status, fatal, problems = guarded_run(bench.run, bench.cleanup, before)
@@ -725,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
               f"links, routes, nft ruleset and ip_forward={before['ip_forward']} unchanged: OK")
     if args.json:
         doc = {"environment": env, "params": {"sizes": args.sizes, "cli_max": args.cli_max, "warmup": WARMUP,
-                                               "min_samples": MIN_SAMPLES, "variants": args.variants},
+                                               "min_samples": MIN_SAMPLES, "variants": args.variants,
+                                               "memory": args.memory, "memory_only": args.memory_only,
+                                               "memory_n": MEMORY_N},
                **report, "correctness_errors": bench.errors, "cleanup_problems": problems, "stopped": fatal}
         Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {args.json}")

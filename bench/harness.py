@@ -88,17 +88,18 @@ class Driver:
             return []
 
     # ---- processes --------------------------------------------------------------------------------
-    def worker(self, kind: str, **spec: Any) -> dict[str, Any]:
-        """Run one job in a fresh process of this benchmark's script (`--worker SPEC`) and return its result."""
+    def worker(self, kind: str, live_stderr: bool = False, **spec: Any) -> dict[str, Any]:
+        """Run one job in a fresh process of this benchmark's script (`--worker SPEC`) and return its result.
+        *live_stderr*: the worker's stderr (its progress lines) goes to ours instead of being captured."""
         self._seq += 1
         spec_path = self.tmp / f"job{self._seq}.json"
         out_path = self.tmp / f"job{self._seq}.out.json"
         spec.update(kind=kind, out=str(out_path))
         spec_path.write_text(json.dumps(spec))
-        proc = subprocess.run([self.python, self.script, "--worker", str(spec_path)],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run([self.python, self.script, "--worker", str(spec_path)], stdout=subprocess.PIPE,
+                              stderr=None if live_stderr else subprocess.PIPE, text=True, check=False)
         if not out_path.exists():
-            raise BenchError(f"{kind} worker died (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
+            raise BenchError(f"{kind} worker died (exit {proc.returncode}): {(proc.stderr or '').strip()[-800:]}")
         res: dict[str, Any] = json.loads(out_path.read_text())
         if "fatal" in res:
             raise BenchError(f"{kind} worker: {res['fatal']}")
@@ -157,6 +158,74 @@ def guarded_run(run: Callable[[], None], cleanup: Callable[[], list[str]], befor
         problems = cleanup()
         problems += compare_root(before, root_snapshot())
     return status, fatal, problems
+
+
+# Spawns the command from a small process and reports that child's own rusage. Spawning it from the driver
+# directly would not do: Linux keeps a process's peak RSS across exec, and a child forked (or vforked) by the driver
+# starts out with the driver's resident set, so its ru_maxrss could never be below the driver's RSS. This helper is a
+# bare `python -I -S`, so the floor is its RSS (/bin/true through it shows it: `spawn_floor_kib`).
+_SPAWN_HELPER = """
+import os, sys, time, _signal
+_signal.signal(2, _signal.SIG_IGN)  # Ctrl-C: the command gets it and ends; this helper waits and reports
+out, argv = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter_ns()
+pid = os.fork()
+if pid == 0:
+    try:
+        _signal.signal(2, _signal.SIG_DFL)
+        os.execvp(argv[0], argv)
+    except BaseException as e:
+        os.write(2, f"cannot exec {argv[0]}: {e}\\n".encode())
+    finally:
+        os._exit(127)
+_pid, status, ru = os.wait4(pid, 0)
+ns = time.perf_counter_ns() - t0
+fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, f"{os.waitstatus_to_exitcode(status)} {ru.ru_maxrss} {ns}".encode())
+os.close(fd)
+"""
+
+
+def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, str, int]:
+    """Run one command to its end: (wall ms, exit status, stdout, stderr, peak RSS in KiB of that one process).
+
+    The peak RSS is ru_maxrss of the command's own rusage from wait4 (KiB on Linux), taken by a small helper process
+    that forks and execs it (see _SPAWN_HELPER): the largest resident set of that process (an `exec` keeps the pid,
+    so a /bin/sh launcher that execs Python is measured as Python) or of its waited-for children. The wall time is
+    the helper's fork to wait4, so the helper's own start is not in it."""
+    python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(prefix="rusage-") as res:
+        proc = subprocess.Popen([str(python) if python.exists() else sys.executable, "-I", "-S", "-c", _SPAWN_HELPER,
+                                 res.name, *argv], stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        try:
+            rc = proc.wait()
+        except BaseException:
+            proc.wait()  # Ctrl-C: the command gets the same SIGINT; let it and the helper end before cleanup runs
+            raise
+        out.seek(0)
+        err.seek(0)
+        fields = Path(res.name).read_text().split()
+        if rc != 0 or len(fields) != 3:
+            raise BenchError(f"spawning {argv[0]} failed (helper exit {rc}): {err.read().decode(errors='replace')[-300:]}")
+        return int(fields[2]) / 1e6, int(fields[0]), out.read().decode(errors="replace"), \
+            err.read().decode(errors="replace"), int(fields[1])
+
+
+def spawn_floor_kib() -> int:
+    """The lowest peak RSS run_measured can report: that of /bin/true through the same helper."""
+    return min(run_measured(["/bin/true"])[4] for _ in range(3))
+
+
+def proc_status(*keys: str) -> dict[str, int]:
+    """Fields of /proc/self/status given in kB (VmRSS, VmHWM, ...), in KiB."""
+    out: dict[str, int] = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in keys:
+                out[key] = int(rest.split()[0])
+    return out
 
 
 def command_output(*argv: str) -> str:
