@@ -251,14 +251,16 @@ def _pause_point() -> None:
 class Journal:
     """The journal of one running plan, in this process's slot."""
 
-    __slots__ = ("slot",)
+    __slots__ = ("durable", "slot")
 
-    def __init__(self, slot: Slot) -> None:
-        self.slot = slot
+    def __init__(self, slot: Slot, durable: bool) -> None:
+        self.slot, self.durable = slot, durable
 
     @classmethod
-    def begin(cls, state_dir: str, kind: str, steps: list[tuple[str, str, dict[str, Any] | None]]) -> Journal:
-        """Write the intent (header and one line per step: (name, summary, data)) durably; returns the journal."""
+    def begin(cls, state_dir: str, kind: str, steps: list[tuple[str, str, dict[str, Any] | None]],
+              durable: bool = True) -> Journal:
+        """Write the intent (header and one line per step: (name, summary, data)) durably; returns the journal.
+        *durable*: the plan's result outlives a reboot (a network record), so its commit is flushed too."""
         slot = take(state_dir)
         text = encode_header(kind, len(steps)) + b"".join(
             encode_step(i, name, summary, data) for i, (name, summary, data) in enumerate(steps))
@@ -266,7 +268,7 @@ class Journal:
         slot.flush()
         slot.pos = len(text)
         _pause_point()
-        return cls(slot)
+        return cls(slot, durable)
 
     def done(self, i: int, out: dict[str, Any] | None = None) -> None:
         line = (json.dumps({"done": i, "out": out}) if out else f'{{"done": {i}}}').encode() + b"\n"
@@ -291,9 +293,14 @@ class Journal:
         os.close(self.slot.fd)
 
     def finish(self) -> None:
-        """The plan committed or was undone completely: the slot is empty again."""
+        """The plan committed or was undone completely: the slot is empty again.
+
+        Flushed only for a durable plan. Any other plan's result dies with the boot (an attachment: its
+        namespace goes, and with it every link, rule and address it had), so a commit that a power cut loses
+        makes the next boot's recovery undo what is dead anyway: its records, reservations and claims."""
         os.pwrite(self.slot.fd, b"\0", 0)
-        os.fdatasync(self.slot.fd)
+        if self.durable:
+            os.fdatasync(self.slot.fd)
         self.slot.pos = 0
 
 

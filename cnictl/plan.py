@@ -102,6 +102,9 @@ class Step:
     """In a teardown, this step runs only if every step before it succeeded (forgetting a record)."""
     journaled: bool = True
     """False: by design journal() is None (nothing to undo or redo; tests/unit/test_journal.py checks the rest)."""
+    outlives_boot: bool = False
+    """What it makes survives a reboot (a network's record, a file in a runtime's conf dir): a plan with such
+    a step flushes its commit to disk, so a power cut cannot make the next boot undo it."""
 
     def apply(self, host: Host) -> None:
         raise NotImplementedError
@@ -189,8 +192,9 @@ def _begin(host: Host, steps: list[Step], kind: str) -> Journal | None:
     if not journal.ENABLED or paths is None or not steps:
         return None
     intent = [(step_name(s), s.summary, s.journal()) for s in steps]
+    durable = kind == "apply" and any(s.outlives_boot for s in steps)
     try:
-        return journal.Journal.begin(paths.dirs.state_dir, kind, intent)
+        return journal.Journal.begin(paths.dirs.state_dir, kind, intent, durable)
     except OSError as e:
         raise CnictlError(f"cannot write the plan journal under {journal.directory(paths.dirs.state_dir)}: "
                           f"{e.strerror or e}", hint="check that the state directory is writable (run as root)") from e

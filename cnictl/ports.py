@@ -162,6 +162,36 @@ class PortClaims:
                     self._unlink(path)
                 raise
 
+    def claims(self) -> list[tuple[str, str]]:
+        """Every claim: (its file, relative to the directory, e.g. "tcp/8080/any"; the owner it names)."""
+        out = []
+        try:
+            protos = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+        for proto in protos:
+            if not (self.directory / proto).is_dir():
+                continue
+            for port in sorted(os.listdir(self.directory / proto)):
+                for ip in sorted(os.listdir(self.directory / proto / port)):
+                    rel = f"{proto}/{port}/{ip}"
+                    try:
+                        out.append((rel, (self.directory / rel).read_text().strip()))
+                    except (FileNotFoundError, IsADirectoryError):
+                        continue
+        return out
+
+    def release_claim(self, rel: str, owner: str) -> None:
+        """Remove the claim file *rel* if *owner* still holds it (`cnictl gc`)."""
+        with self._locked():
+            path = self.directory / rel
+            try:
+                held = path.read_text().strip()
+            except FileNotFoundError:
+                return
+            if held == owner:
+                self._unlink(path)
+
     def release_owned(self, spec: PortSpec, owner: str) -> None:
         """Release the host ports of *spec* that *owner* holds (recovery of a claim cut short)."""
         with self._locked():
@@ -264,3 +294,26 @@ class ReleasePorts(Step):
 
     def explain(self, host: Host) -> list[str]:
         return [f"# state: release {self.text}"]
+
+
+class ReleaseClaim(Step):
+    """`cnictl gc`: release a host port claim whose owner has no attachment record; already gone is fine."""
+
+    def __init__(self, claims: PortClaims, rel: str, owner: str) -> None:
+        self.claims, self.rel, self.owner = claims, rel, owner
+        self.summary = f"release the claim {rel} of {owner}, which has no attachment record"
+
+    def apply(self, host: Host) -> None:
+        self.claims.release_claim(self.rel, self.owner)
+
+    def explain(self, host: Host) -> list[str]:
+        return [f"# state: remove {self.claims.directory / self.rel} (held by {self.owner!r})"]
+
+    def journal(self) -> dict[str, Any]:
+        return {"dir": str(self.claims.directory), "rel": self.rel, "owner": self.owner}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> ReleaseClaim:
+        from pathlib import Path
+
+        return cls(PortClaims(Path(data["dir"])), data["rel"], data["owner"])

@@ -203,6 +203,8 @@ class Store:
 class SaveNetwork(Step):
     """Write the network's record (the last step of `net create`); undo removes it again."""
 
+    outlives_boot = True
+
     def __init__(self, store: Store, net: Network) -> None:
         self.store, self.net = store, net
         self.summary = f"save network {net.name}"

@@ -127,6 +127,7 @@ class PersistSysctls(Step):
 
     HEADER = "# written by cnictl forward --persist\n"
     journaled = False  # cnictl's own file, replaced as a whole: running the same command again rewrites it
+    outlives_boot = True
 
     def __init__(self, path: Path, values: dict[str, str]) -> None:
         self.path, self.values = path, dict(values)

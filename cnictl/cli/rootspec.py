@@ -34,6 +34,7 @@ COMMANDS = {
     "attach": ("attach", "attach", "ATTACH_EPILOG"),
     "detach": ("attach", "detach", "DETACH_EPILOG"),
     "doctor": ("doctor", "doctor", "EPILOG"),
+    "gc": ("gc", "gc", "EPILOG"),
 }
 
 # the root's own options (cnictl.cli.main.root declares them from these)
@@ -65,6 +66,7 @@ COMMAND_HELP = {
     "detach": "Detach a network namespace from NETWORK; succeeds with a notice if it was not attached.",
     "doctor": "Check this host for cnictl: kernel features, forwarding, br_netfilter, leftovers; exit 1 if anything "
               "is wrong.",
+    "gc": "Finish interrupted changes and remove leftovers that cnictl's records prove are its own.",
     "net": "Create, list, inspect and remove networks.",
     "ns": "Add, list, remove named network namespaces and run commands in them.",
     "ipam": "Show and release IP address reservations.",

@@ -134,6 +134,8 @@ def emit(host: Host, network: str, out: str | None = None, flavour: str = DEFAUL
 class WriteConflist(Step):
     """Write a network's conflist into a runtime's conf dir (`net create --cni-conf-dir`); undo removes it."""
 
+    outlives_boot = True
+
     def __init__(self, path: Path, data: dict[str, Any], network: str) -> None:
         self.path, self.data, self.network = path, data, network
         self.summary = f"write CNI conflist {path}"

@@ -14,6 +14,7 @@ import shlex
 
 from cnictl.doctor.check import FAIL, OK, WARN, Check
 from cnictl.errors import CnictlError
+from cnictl.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -23,28 +24,35 @@ if TYPE_CHECKING:
     from cnictl.doctor.leftovers import Known
     from cnictl.host import Host
 
-def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
-                  cached: Mapping[tuple[str, str], str] | None = None,
-                  live: Mapping[str, str] | None = None) -> list[Check]:
-    """IPAM directories of unknown networks (only in a root of cnictl's own) and reservations whose owner is
-    provably gone (fail in cnictl's own root; warn in the shared /var/lib/cni/networks, where the CNI
-    host-local plugin may hold them).
+@record(frozen=True)
+class Orphan:
+    """One IPAM finding: a directory of a network with no record (*ip* None), or a reservation that no record
+    holds: *owner* None when it is provably gone, else who holds it (a CNI cache entry, a live address)."""
+
+    network: str
+    directory: str
+    ip: str | None = None
+    who: str = ""
+    owner: str | None = None
+    count: int = 0  # a directory's reservations
+
+
+def ipam_orphans(root: Path, private: bool, known: Known, cached: Mapping[tuple[str, str], str] | None = None,
+                 live: Mapping[str, str] | None = None) -> list[Orphan]:
+    """The IPAM directories of unknown networks (only in a root of cnictl's own: *private*) and the reservations
+    no attachment record holds, under *root*.
 
     A reservation has an owner when an attachment record names it, when a CNI cache entry names its
     (container id, ifname) (*cached*: pair -> where: a runtime such as podman or `cnictl cni add` attached it
     through an emitted conflist), or when a live network namespace holds its address on an interface of the
-    reservation's name (*live*: "ip%ifname" and "ip" -> where).
-    Those are reported once, as ok, and never get a hint that would free them. Reservations a driver holds
-    itself (its `ipam_owners`: a host-access shim's) are never leftovers."""
+    reservation's name (*live*: "ip%ifname" and "ip" -> where). Reservations a driver holds itself (its
+    `ipam_owners`: a host-access shim's) are never orphans."""
     from cnictl.drivers import ipam_owners
     from cnictl.ipam.hostlocal import HostLocalStore
 
     drivers_own = ipam_owners()
-
     cached = cached or {}
     live = live or {}
-    held_elsewhere: list[str] = []
-
     try:
         entries = sorted(p for p in root.iterdir() if p.is_dir())
     except (FileNotFoundError, NotADirectoryError):
@@ -57,9 +65,7 @@ def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
         allocations = HostLocalStore(d).allocations()
         if d.name not in known.names:
             if private:
-                out.append(Check(f"leftover.ipam.{d.name}", FAIL,
-                                 f"IPAM directory {d} ({len(allocations)} reservation(s)) of network {d.name}, "
-                                 "which has no record", f"rm -r {shlex.quote(str(d))}"))
+                out.append(Orphan(d.name, str(d), count=len(allocations)))
             continue
         held = owners.get(d.name, set())
         ids = {cid for cid, _ in held}
@@ -72,12 +78,30 @@ def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
             owner = cached.get((a.container_id, a.ifname)) or live.get(f"{a.ip}%{a.ifname}" if a.ifname else str(a.ip))
             if owner is None and not a.ifname:
                 owner = next((w for (cid, _), w in cached.items() if cid == a.container_id), None)
-            if owner is not None:
-                held_elsewhere.append(f"{a.ip} in {d.name} ({who}: {owner})")
-                continue
-            out.append(Check(f"leftover.ipam.{d.name}.{a.ip}", FAIL if private else WARN,
-                             f"{a.ip} in network {d.name} is reserved for {who}, which has no attachment record",
-                             f"{cnictl} ipam release {d.name} {a.ip}"))
+            out.append(Orphan(d.name, str(d), str(a.ip), who, owner))
+    return out
+
+
+def leftover_ipam(root: Path, private: bool, known: Known, cnictl: str,
+                  cached: Mapping[tuple[str, str], str] | None = None,
+                  live: Mapping[str, str] | None = None) -> list[Check]:
+    """ipam_orphans() as doctor's checks: a directory of an unknown network and a reservation whose owner is
+    provably gone fail in cnictl's own root and warn in the shared /var/lib/cni/networks (where the CNI
+    host-local plugin may hold them); those held elsewhere are reported once, as ok, and never get a hint that
+    would free them."""
+    held_elsewhere: list[str] = []
+    out = []
+    for o in ipam_orphans(root, private, known, cached, live):
+        if o.ip is None:
+            out.append(Check(f"leftover.ipam.{o.network}", FAIL,
+                             f"IPAM directory {o.directory} ({o.count} reservation(s)) of network {o.network}, "
+                             "which has no record", f"rm -r {shlex.quote(o.directory)}"))
+        elif o.owner is not None:
+            held_elsewhere.append(f"{o.ip} in {o.network} ({o.who}: {o.owner})")
+        else:
+            out.append(Check(f"leftover.ipam.{o.network}.{o.ip}", FAIL if private else WARN,
+                             f"{o.ip} in network {o.network} is reserved for {o.who}, which has no attachment record",
+                             f"{cnictl} ipam release {o.network} {o.ip}"))
     if held_elsewhere:
         shown = "; ".join(held_elsewhere[:5]) + (f"; and {len(held_elsewhere) - 5} more" if len(held_elsewhere) > 5 else "")
         out.append(Check("ipam.cni", OK, f"{len(held_elsewhere)} reservation(s) without a cnictl record are in use "

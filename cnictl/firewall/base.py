@@ -62,6 +62,9 @@ class Leftover:
     check: str  # leftover.nft.<network>, leftover.iptables.<bridge>, ...
     detail: str
     hint: str | None = None
+    commands: tuple[str, ...] = ()
+    """What `cnictl gc` runs to remove it, in the backend's own words (nft commands; iptables arguments), when
+    the backend's own table or chains hold it: empty when removing it needs a person's judgement."""
 
 
 def __getattr__(name: str) -> object:

@@ -118,17 +118,17 @@ def leftover_iptables(listings: dict[str, list[str]], known: Records, iptables: 
         return []
     users = [n for n in known.networks if n.firewall == NAME]
     if not users:
-        cmds = []
+        args: list[str] = []
         for table, lines in present.items():
             have = {ln.split()[0][1:] for ln in lines if ln.startswith(":")}
             rules = set(lines)
-            cmds += [f"{iptables} -t {table} -D {c} {r}" for c, r in JUMPS.get(table, []) if f"-A {c} {r}" in rules]
-            cmds += [f"{iptables} -t {table} -F {c}" for c in CHAINS.get(table, []) if c in have]
-            cmds += [f"{iptables} -t {table} -X {c}" for c in CHAINS.get(table, []) if c in have]
+            args += [f"-t {table} -D {c} {r}" for c, r in JUMPS.get(table, []) if f"-A {c} {r}" in rules]
+            args += [f"-t {table} -F {c}" for c in CHAINS.get(table, []) if c in have]
+            args += [f"-t {table} -X {c}" for c in CHAINS.get(table, []) if c in have]
         named = sorted(iptables_bridges(listings))
         on = f" (rules name {', '.join(named)})" if named else ""
         return [Leftover("leftover.iptables", f"cnictl's iptables chains exist but no network uses iptables{on}",
-                         "; ".join(cmds) or None)]
+                         "; ".join(f"{iptables} {a}" for a in args) or None, tuple(args))]
     from cnictl.drivers import host_links
 
     own = host_links(users)  # the networks' bridges
@@ -287,6 +287,17 @@ class IptablesBackend:
 
     def leftovers(self, known: Records, host: Host) -> list[Leftover]:
         return leftover_iptables(self._listings(), known, f"{host.exec_prefix()}iptables", host.cli_prefix())
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Run a leftover's iptables arguments (`cnictl gc`), each on its own; a rule or chain already gone is fine."""
+        import shlex
+
+        for args in leftover.commands:
+            try:
+                self._run([self._exe(""), *shlex.split(args)], what=f"iptables {args}")
+            except FirewallError as e:
+                if "does not exist" not in str(e) and "No chain" not in str(e) and "Bad rule" not in str(e):
+                    raise
 
     @staticmethod
     def _mine(line: str, network: NetworkFirewall | None) -> bool:

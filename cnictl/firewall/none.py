@@ -50,5 +50,8 @@ class NoFirewall:
     def leftovers(self, known: Records, host: Host) -> list[Leftover]:
         return []  # no rules of cnictl's, so none left behind
 
+    def remove_leftover(self, leftover: Leftover) -> None:
+        return None
+
     def close(self) -> None:
         return None

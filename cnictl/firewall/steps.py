@@ -15,7 +15,9 @@ from cnictl.plan import Step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from cnictl.firewall.base import NetworkFirewall, PortForward
+    from typing import Any
+
+    from cnictl.firewall.base import Leftover, NetworkFirewall, PortForward
     from cnictl.firewall.protocol import FirewallBackend
     from cnictl.host import Host
 
@@ -45,3 +47,31 @@ class ReloadRules(Step):
             fwds = self.forwards
             lines += self.backend.publish(lambda: fwds, f"{len(fwds)} published port(s)").explain(host)
         return lines
+
+
+class RemoveLeftover(Step):
+    """`cnictl gc`: remove rules or set elements of cnictl's own table/chains that no network record accounts
+    for (the backend's `leftovers`), by the commands the backend gave with it; already gone is fine."""
+
+    def __init__(self, backend: str, leftover: Leftover) -> None:
+        self.backend, self.leftover = backend, leftover
+        self.summary = f"remove {leftover.check}: {leftover.detail}"
+
+    def apply(self, host: Host) -> None:
+        from cnictl.firewall import get_backend
+
+        get_backend(self.backend).remove_leftover(self.leftover)
+
+    def explain(self, host: Host) -> list[str]:
+        return [self.leftover.hint] if self.leftover.hint else [f"# firewall: {self.summary}"]
+
+    def journal(self) -> dict[str, Any]:
+        lo = self.leftover
+        return {"backend": self.backend, "check": lo.check, "detail": lo.detail, "hint": lo.hint,
+                "commands": list(lo.commands)}
+
+    @classmethod
+    def resume(cls, host: Host, data: dict[str, Any], out: dict[str, Any] | None) -> RemoveLeftover:
+        from cnictl.firewall.base import Leftover
+
+        return cls(data["backend"], Leftover(data["check"], data["detail"], data["hint"], tuple(data["commands"])))

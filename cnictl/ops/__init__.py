@@ -57,14 +57,14 @@ _MODULE = {
     "fw_show": "firewall", "fw_reload": "firewall", "fw_check": "firewall",
     "link_add": "links", "link_remove": "links", "link_list": "links",
     "find_attachment": "cni", "link_exists": "cni", "detach_container": "cni", "check_attachment": "cni",
-    "gc_network": "cni",
+    "gc_network": "cni", "gc": "garbage",
 }
 
 __all__ = [
     "DEFAULT_POOL", "DEFAULT_POOL_PREFIX", "FWD_V4", "FWD_V6", "AttachRequest", "NetworkRequest", "Outcome", "RunOptions",
     "asked_settings", "attach", "check_attachment", "create_network", "delete_network", "detach",
     "detach_container", "find_attachment", "forward_set", "forward_status", "fw_check", "fw_reload", "fw_show",
-    "gc_network", "inspect_network", "ipam_release", "ipam_show", "link_add", "link_exists", "link_list",
+    "gc", "gc_network", "inspect_network", "ipam_release", "ipam_show", "link_add", "link_exists", "link_list",
     "link_remove", "list_networks", "network_differences", "ns_add", "ns_exec", "ns_list", "ns_remove",
     "port_list", "port_publish", "port_unpublish",
 ]

@@ -320,7 +320,52 @@ class NftablesBackend:
         """Chains and set elements of table inet cnictl that no network using nftables accounts for."""
         from cnictl.firewall.nftables.leftovers import leftover_nft
 
-        return leftover_nft(self._table_if_any(), known, f"{host.exec_prefix()}nft")
+        found = leftover_nft(self._table_if_any(), known, f"{host.exec_prefix()}nft")
+        return found + self._port_leftovers(known, f"{host.exec_prefix()}nft")
+
+    def _port_leftovers(self, known: Records, nft: str) -> list[Leftover]:
+        """Published-port map elements whose container address no attachment record holds."""
+        import shlex
+
+        held = {a.split("/")[0] for att in getattr(known, "attachments", []) for a in att.addresses}
+        cmds: list[str] = []
+        gone: list[str] = []
+        for addr_map, port_map in (("ports-addr", "ports-port"), ("any-addr", "any-port")):
+            rc, out, _err = self._ctx().json_cmd({"nftables": [{"list": {"map": {"family": FAMILY, "table": TABLE,
+                                                                                   "name": addr_map}}}]})
+            if rc != 0:
+                continue
+            for item in out.get("nftables", []) if isinstance(out, dict) else []:
+                for elem in (item.get("map", {}).get("elem") or []) if isinstance(item, dict) else []:
+                    key, value = elem if isinstance(elem, list) and len(elem) == 2 else (None, None)
+                    if key is None or str(value) in held:
+                        continue
+                    parts = key.get("concat", [key]) if isinstance(key, dict) else [key]
+                    text = " . ".join(str(x) for x in parts)
+                    gone.append(f"{text} -> {value}")
+                    cmds += [f"delete element {FAMILY} {TABLE} {m} {{ {text} }}" for m in (addr_map, port_map)]
+        if not cmds:
+            return []
+        return [Leftover("leftover.nft.ports", f"published-port mapping(s) {', '.join(gone)} of no attachment",
+                         f"{nft} {shlex.quote('; '.join(cmds))}", tuple(cmds))]
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Run a leftover's commands (`cnictl gc`): in one transaction, or, when part of it is gone already (the
+        batch fails as a whole), one by one, where "No such file or directory" is fine."""
+        if not leftover.commands:
+            return
+        ctx = self._ctx()
+        ctx.set_json_output(False)
+        try:
+            rc, _out, err = ctx.cmd("\n".join(leftover.commands))
+            if rc == 0:
+                return
+            for cmd in leftover.commands:
+                rc, _out, err = ctx.cmd(cmd)
+                if rc != 0 and "No such file or directory" not in str(err):
+                    raise FirewallError(f"nft {cmd}: {str(err).strip().splitlines()[0] if err else 'failed'}")
+        finally:
+            ctx.set_json_output(True)
 
     # ---- reads -------------------------------------------------------------------------
     def rules(self, network: NetworkFirewall | None = None) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ def leftover_nft(table: dict[str, Any] | None, known: Records, nft: str) -> list
     if not users:
         listed = ", ".join(sorted(table.get("chains", {}))) or "none"
         return [Leftover("leftover.nft.table", f"table {_WHERE} exists but no network uses nftables (chains: {listed})",
-                         f"{nft} delete table {_WHERE}")]
+                         f"{nft} delete table {_WHERE}", (f"delete table {_WHERE}",))]
     mine = {c for n in users for c in (f"{n.name}-fwd", f"{n.name}-nat")}
     from cnictl.drivers import host_links
 
@@ -81,11 +81,11 @@ def leftover_nft(table: dict[str, Any] | None, known: Records, nft: str) -> list
         on = f" (bridge {', '.join(sorted(bridges))})" if bridges else ""
         out.append(Leftover(f"leftover.nft.{net}",
                             f"chain(s) {', '.join(chains)} in table {_WHERE} for network {net}{on}, which has no record",
-                            f"{nft} {shlex.quote('; '.join(cmds))}"))
+                            f"{nft} {shlex.quote('; '.join(cmds))}", tuple(cmds)))
     if stray or stray_open:
         cmds = [f'delete element {_WHERE} {SET} {{ "{b}" }}' for b in stray]
         cmds += [f'delete element {_WHERE} {OPEN} {{ "{b}" }}' for b in stray_open]
         out.append(Leftover("leftover.nft.sets",
                             f"bridge(s) {', '.join(sorted({*stray, *stray_open}))} in cnictl's isolation sets belong to "
-                            "no network", f"{nft} {shlex.quote('; '.join(cmds))}"))
+                            "no network", f"{nft} {shlex.quote('; '.join(cmds))}", tuple(cmds)))
     return out
