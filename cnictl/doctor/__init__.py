@@ -29,6 +29,7 @@ record and the exit rule. Every public name is importable from `cnictl.doctor`.
 from __future__ import annotations
 
 import contextlib
+import os
 
 from cnictl.doctor.check import FAIL, MISSING, OK, STATUSES, WARN, Check, cnictl_prefix, healthy, summary
 from cnictl.doctor.features import (
@@ -101,6 +102,26 @@ def _state_lock(host: Host, checks: list[Check]) -> Iterator[None]:
         yield
 
 
+def journal_checks(host: Host) -> list[Check]:
+    """Plans a dead process left unfinished (cnictl.journal): each is a failure that `cnictl gc` (or the next
+    command that changes something) finishes. Doctor only reads them."""
+    from cnictl import journal
+    from cnictl.recovery import describe
+
+    out = []
+    for path, fd in journal.pending(host.paths.dirs.state_dir):
+        try:
+            parsed = journal.read(fd)
+        finally:
+            os.close(fd)
+        what = describe(parsed.header) if parsed.header else "change"
+        torn = f"; the journal is torn ({parsed.problem})" if parsed.torn else ""
+        done = f"{len(parsed.done)} of {len(parsed.steps)} step(s) done"
+        out.append(Check(f"leftover.journal.{os.path.basename(path)}", FAIL,
+                         f"interrupted {what}: {done}{torn} (journal {path})", cli("gc")))
+    return out
+
+
 def run(host: Host) -> list[Check]:
     """Every check: features (in a throwaway namespace), host settings, leftovers. Needs root.
 
@@ -111,7 +132,7 @@ def run(host: Host) -> list[Check]:
     with _state_lock(host, state):
         known = _known(host, state)
         settings = host_checks(host, known)
-        found = leftover_checks(host, known)
+        found = journal_checks(host) + leftover_checks(host, known)
     features = probe_features(host, known.networks)
     if not found:
         found = [Check("leftovers", OK, "no link, firewall rule or IPAM reservation of cnictl's lacks a record")]
