@@ -12,8 +12,9 @@ is gone. Its text, up to the first NUL byte, is JSON lines:
     ...                                                   (one line per step: what recovery needs to undo/redo it)
     {"done": 0}                                           (appended after each step; "out": what apply chose)
 
-The header and the step lines are written in one pwrite and made durable before the first step (a new slot: fsync
-of the file and of the directory; a reused one: one fdatasync); the `done` lines are plain writes,
+The header and the step lines are written in one pwrite before the first step, and flushed to disk (a new slot:
+fsync of the file and of the directory; a reused one: one fdatasync) when the plan's result outlives a reboot
+(Step.outlives_boot: net create); the `done` lines are plain writes,
 which a killed process cannot lose (they are in the page cache) and a power cut only loses together with the
 kernel objects they describe (a boot id other than ours says so). Committing writes a NUL at offset 0 and flushes
 it again: the slot is empty. A file that ends before its NUL terminator (or whose lines do not parse) is *torn*.
@@ -259,13 +260,20 @@ class Journal:
     @classmethod
     def begin(cls, state_dir: str, kind: str, steps: list[tuple[str, str, dict[str, Any] | None]],
               durable: bool = True) -> Journal:
-        """Write the intent (header and one line per step: (name, summary, data)) durably; returns the journal.
-        *durable*: the plan's result outlives a reboot (a network record), so its commit is flushed too."""
+        """Write the intent (header and one line per step: (name, summary, data)); returns the journal.
+
+        *durable*: the plan's result outlives a reboot (a network record, a file in a runtime's conf dir), so
+        the intent is flushed to disk before the first step and the commit after the last. Any other plan's
+        journal stays in the page cache, where `kill -9`, an OOM kill or a crashed runtime cannot touch it;
+        a power cut takes every effect of such a plan but its files (a reservation, a claim, a record of an
+        attachment whose namespace is gone), which are then those of a dead attachment: `cnictl gc` and
+        recovery treat them as such."""
         slot = take(state_dir)
         text = encode_header(kind, len(steps)) + b"".join(
             encode_step(i, name, summary, data) for i, (name, summary, data) in enumerate(steps))
         slot.write(text, 0)
-        slot.flush()
+        if durable:
+            slot.flush()
         slot.pos = len(text)
         _pause_point()
         return cls(slot, durable)

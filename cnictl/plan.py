@@ -237,7 +237,7 @@ class Plan:
                 with deferred_signals():  # Ctrl-C lands between steps: a step that ran is always in *done*
                     step.apply(host)
                     done.append(step)
-                    if journal is not None:
+                    if journal is not None and step.journaled:  # (nothing to undo: no mark needed)
                         journal.done(i, step.journal_out())
                 if echo is not None and step.echo_after:
                     echo(step)

@@ -98,10 +98,13 @@ def _plan_of(parsed: journal.Parsed, unsure_all: bool) -> tuple[list[tuple[int, 
             if i >= start:
                 out.append((i, steps[i], None))
         return out, len(out)
+    # the step that may have been cut short: the first after the last done one that has anything to undo
+    # (steps without journal data get no done mark)
+    first = next((i for i in sorted(steps) if i > last and steps[i].get("data") is not None), None)
     for i in sorted(steps, reverse=True):
         if i in done:  # a done mark that could be read is true, torn journal or not
             out.append((i, steps[i], done[i] or {}))
-        elif unsure_all or i == last + 1:
+        elif unsure_all or i == first:
             out.append((i, steps[i], None))  # it may have been cut short (or its mark lost)
     return out, len(out)
 
@@ -164,8 +167,10 @@ def recover(host: Host, *, dry_run: bool = False, torn_ok: bool = True) -> list[
     entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
     done: list[Recovered] = []
     torn: list[tuple[str, journal.Parsed]] = []
+    boot = journal.boot_id()
     for _t, path, fd, parsed in entries:
-        if parsed.torn and not torn_ok:
+        other_boot = bool(parsed.header.get("boot")) and parsed.header.get("boot") != boot
+        if parsed.torn and not torn_ok and not other_boot:  # (a power cut may tear an unflushed journal)
             os.close(fd)
             torn.append((path, parsed))
             continue
