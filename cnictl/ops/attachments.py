@@ -20,7 +20,7 @@ from cnictl.model import Attachment, Network, random_mac, validate_mac
 from cnictl.netns import NetnsRef
 from cnictl.ops.ipam import _predict, _ranges
 from cnictl.ops.requests import AttachRequest, AttachResult, DetachResult, attach_call
-from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _run, _teardown
+from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _now, _recover_first, _run, _teardown
 from cnictl.plan import Plan
 from cnictl.store import ForgetAttachment, SaveAttachment, Store, attachment_key
 
@@ -44,6 +44,7 @@ def attach(host: Host, req: AttachRequest | str, *args: Any, reserve_hook: Calla
     Validation (no side effects) comes first, then the plan, then applying it under the shared state lock."""
     req, opts = attach_call(req, args, settings)
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     network, netns, ifname, ip, mac = req.network, req.netns, req.ifname, req.ip, req.mac
     container_id, ports, hairpin = req.container_id, req.ports, req.hairpin
 
@@ -237,6 +238,7 @@ def detach(
     container_id: str | None = None,
 ) -> Outcome:
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     from cnictl.ipam.hostlocal import HostLocalStore
 
     store, net, ref, key = _endpoint(host, network, netns, ifname)

@@ -16,7 +16,7 @@ from cnictl.host import Host
 from cnictl.model import Attachment, validate_ifname, validate_network_name
 from cnictl.netns import NetnsRef
 from cnictl.ops.attachments import _detach_plan
-from cnictl.ops.runner import Outcome, RunOptions, _teardown
+from cnictl.ops.runner import Outcome, RunOptions, _recover_first, _teardown
 from cnictl.plan import Plan
 from cnictl.store import Store
 
@@ -56,6 +56,7 @@ def detach_container(host: Host, network: str, container_id: str, ifname: str, n
     (container id, ifname), and the host end of the veth when *netns* is given. Nothing there: success.
     """
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     from cnictl.ipam.hostlocal import HostLocalStore
 
     validate_network_name(network)
@@ -149,6 +150,7 @@ def gc_network(host: Host, network: str, valid: set[tuple[str, str]], opts: RunO
     reservations held by such pairs without a record (the host-access shim's are kept). Runs every removal,
     then raises one error naming each that failed."""
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     from cnictl.ipam.hostlocal import HostLocalStore
 
     validate_network_name(network)

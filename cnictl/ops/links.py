@@ -28,7 +28,7 @@ from cnictl import fsutil
 from cnictl.errors import CnictlError, ConfigError, ConflictError, cli
 from cnictl.model import validate_ifname, validate_mtu
 from cnictl.netns import NetnsRef, entered, same_netns
-from cnictl.ops.runner import Outcome, RunOptions, _now
+from cnictl.ops.runner import Outcome, RunOptions, _now, _recover_first
 from cnictl.plan import Plan, Step
 
 if TYPE_CHECKING:
@@ -298,6 +298,7 @@ def link_add(
 ) -> Outcome:
     """Connect two namespaces with a veth pair; both ends up, with the given addresses. Idempotent."""
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     ref1, if1 = parse_end(end1)
     ref2, if2 = parse_end(end2)
     cidrs1, cidrs2 = _addresses(addresses1, "--address1"), _addresses(addresses2, "--address2")
@@ -362,6 +363,7 @@ def _subnet_notices(rec: LinkRecord) -> list[str]:
 def link_remove(host: Host, end: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
     """Delete a link by either end (its peer goes too) and forget its record; already gone is fine."""
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     ref, ifname = parse_end(end)
     if ifname is None:
         raise ConfigError(f'"{end}" names no interface', hint=f"write {end}:IFNAME (see: {cli('link ls')})")

@@ -19,7 +19,7 @@ from cnictl.model import Network, NetworkRequest, SubnetSpec, validate_mtu, vali
 from cnictl.ops.attachments import _detach_plan
 from cnictl.ops.firewall import _firewall_context
 from cnictl.ops.requests import NetworkView, Removed
-from cnictl.ops.runner import Outcome, RunOptions, _now, _run
+from cnictl.ops.runner import Outcome, RunOptions, _now, _recover_first, _run
 from cnictl.plan import Plan
 from cnictl.store import RemoveNetwork, SaveNetwork, Store
 
@@ -55,6 +55,7 @@ def create_network(host: Host, req: NetworkRequest, opts: RunOptions | None = No
     Everything is decided under the exclusive state lock, so of two creations of one network (parallel CNI ADDs
     of an inline network) one creates it and the other finds it made, never a half-made one."""
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     validate_network_name(req.name)
     if opts.dry_run:
         return _create_network(host, req, opts, exist_ok, settings)
@@ -238,6 +239,7 @@ def inspect_network(host: Host, name: str) -> NetworkView:
 
 def delete_network(host: Host, name: str, opts: RunOptions | None = None, *, force: bool = False) -> Outcome:
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     validate_network_name(name)
     store = Store(host.paths)
     net = store.get_network(name)

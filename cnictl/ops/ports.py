@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from cnictl.errors import ConfigError, NotFoundError, cli
 from cnictl.host import Host
 from cnictl.model import Attachment, Network, validate_network_name
-from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _run, _teardown
+from cnictl.ops.runner import Outcome, RunOptions, _endpoint, _recover_first, _run, _teardown
 from cnictl.plan import Plan
 from cnictl.store import Store
 
@@ -136,6 +136,7 @@ def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptio
                  ifname: str = "eth0") -> Outcome:
     """Publish one more mapping on an existing attachment."""
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     from cnictl.ports import PortSpec
 
     store, net, att = _attached(host, network, netns, ifname)
@@ -154,6 +155,7 @@ def port_publish(host: Host, network: str, netns: str, spec: str, opts: RunOptio
 def port_unpublish(host: Host, network: str, netns: str, spec: str, opts: RunOptions | None = None, *,
                    ifname: str = "eth0") -> Outcome:
     opts = opts or RunOptions()
+    _recover_first(host, opts)
     from cnictl.ports import PortSpec
 
     store, net, att = _attached(host, network, netns, ifname)

@@ -49,6 +49,18 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _recover_first(host: Host, opts: RunOptions) -> None:
+    """Before a use case reads the records it plans from: finish the plans dead processes left (cnictl.recovery),
+    so that what it plans from is what recovery leaves. Cheap when there are none (one listdir); a dry run
+    changes nothing, so it does not recover."""
+    from cnictl import journal
+
+    if opts.dry_run or not journal.ENABLED or not journal.any_pending(host.paths.dirs.state_dir):
+        return
+    with Store(host.paths).locked(exclusive=True, host=host):
+        pass
+
+
 def _run(host: Host, plan: Plan, opts: RunOptions) -> bool:
     if opts.dry_run:
         return False
