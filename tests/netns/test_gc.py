@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.netns.conftest import Lab
+from conftest import Lab
 
 
 def test_gc_removes_rules_reservations_and_claims_without_a_record_and_keeps_the_rest(lab: Lab) -> None:
