@@ -136,9 +136,10 @@ def test_kill_after_every_step_of_a_teardown_then_recover(tmp_path: Path) -> Non
 
 
 def test_a_committed_plan_leaves_an_empty_slot_and_a_failed_one_too(tmp_path: Path) -> None:
+    from test_plans import bridge_record
+
     from cnictl.model import Network
     from cnictl.store import SaveNetwork, Store
-    from tests.unit.test_plans import bridge_record
 
     host = Host(state_dir=tmp_path)
     store = Store(host.paths)
