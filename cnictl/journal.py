@@ -136,9 +136,15 @@ def _new_slot(jdir: str, taken: set[str]) -> Slot:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process's pending() took it for an orphan: it goes, try the next
+            os.close(fd)
+            continue
         except BaseException:
             os.close(fd)
             raise
+        if not _linked(path, fd):  # ... and removed it before we had the lock
+            os.close(fd)
+            continue
         return Slot(fd, path, fresh=True)
 
 
