@@ -32,6 +32,7 @@ import sys
 import time
 
 from cnictl import jsonlite as json
+from cnictl.fsutil import _still_linked
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -112,15 +113,6 @@ def _names(jdir: str) -> list[str]:
         return []
 
 
-def _linked(path: str, fd: int) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    fst = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
-
-
 def _new_slot(jdir: str, taken: set[str]) -> Slot:
     os.makedirs(jdir, mode=0o700, exist_ok=True)
     n = 0
@@ -142,10 +134,24 @@ def _new_slot(jdir: str, taken: set[str]) -> Slot:
         except BaseException:
             os.close(fd)
             raise
-        if not _linked(path, fd):  # ... and removed it before we had the lock
+        if not _still_linked(path, fd):  # ... and removed it before we had the lock
             os.close(fd)
             continue
         return Slot(fd, path, fresh=True)
+
+
+def _lock_unheld(path: str) -> int | None:
+    """A descriptor holding the flock of the slot at *path*, or None if it is gone or a live process holds it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def take(state_dir: str) -> Slot:
@@ -158,16 +164,10 @@ def take(state_dir: str) -> Slot:
     names = _names(jdir)
     for name in names:
         path = os.path.join(jdir, name)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
+        fd = _lock_unheld(path)
+        if fd is None:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        if os.pread(fd, 1, 0) in (b"\0", b"") and _linked(path, fd):
+        if os.pread(fd, 1, 0) in (b"\0", b"") and _still_linked(path, fd):
             slot = Slot(fd, path)
             break
         os.close(fd)  # an unfinished journal (recovery's), or a slot removed meanwhile
@@ -204,17 +204,11 @@ def pending(state_dir: str) -> list[tuple[str, int]]:
         path = os.path.join(jdir, name)
         if mine is not None and mine.path == path:
             continue
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)  # a live process's slot
+        fd = _lock_unheld(path)
+        if fd is None:  # gone, or a live process's slot
             continue
         if os.pread(fd, 1, 0) in (b"\0", b""):
-            if _linked(path, fd):
+            if _still_linked(path, fd):
                 os.unlink(path)
             os.close(fd)
             continue
